@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny model sizes and seeded random token batches."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+TINY = dict(num_layers=2, d_model=16, num_heads=2, dff=32, dropout_rate=0.1)
+TINY_VOCAB = dict(input_vocab_size=37, target_vocab_size=29)
+
+
+def random_ids(rng, vocab_size, lengths, pad_to=None):
+    """A (batch, pad_to) int array of ids in [1, vocab), zero-padded per row length."""
+    width = pad_to or max(lengths)
+    ids = np.zeros((len(lengths), width), dtype="int64")
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(1, vocab_size, size=length)
+    return ids
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tiny_batch(rng):
+    """((pt, en_inputs), en_labels) with ragged row lengths, like prepare_batch's."""
+    pt = random_ids(rng, TINY_VOCAB["input_vocab_size"], [7, 5, 3, 6])
+    en = random_ids(rng, TINY_VOCAB["target_vocab_size"], [6, 4, 5, 2], pad_to=7)
+    return (pt, en[:, :-1]), en[:, 1:]
