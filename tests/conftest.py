@@ -37,3 +37,22 @@ def tiny_batch(rng):
     pt = random_ids(rng, TINY_VOCAB["input_vocab_size"], [7, 5, 3, 6])
     en = random_ids(rng, TINY_VOCAB["target_vocab_size"], [6, 4, 5, 2], pad_to=7)
     return (pt, en[:, :-1]), en[:, 1:]
+
+
+@pytest.fixture(scope="session")
+def tokenizers_dir(tmp_path_factory):
+    """Tokenizers learned from the embedded train split, saved as a SavedModel."""
+    from tftransformer.corpus import load_corpus
+    from tftransformer.tokenizers import build_tokenizers, save_tokenizers
+
+    root = tmp_path_factory.mktemp("tokenizers")
+    built = build_tokenizers(load_corpus("embedded", "train"), vocab_dir=root / "vocab")
+    save_tokenizers(built, root / "saved")
+    return root / "saved"
+
+
+@pytest.fixture(scope="session")
+def tokenizers(tokenizers_dir):
+    from tftransformer.tokenizers import load_tokenizers
+
+    return load_tokenizers(tokenizers_dir)

@@ -10,10 +10,25 @@ from tftransformer.attention import (
     GlobalSelfAttention,
 )
 from tftransformer.config import TransformerConfig
+from tftransformer.corpus import CorpusError, load_corpus
+from tftransformer.data import (
+    BATCH_SIZE,
+    BUFFER_SIZE,
+    MAX_TOKENS,
+    make_batches,
+    make_bucketed_batches,
+    prepare_batch,
+)
 from tftransformer.decoder import Decoder, DecoderLayer
 from tftransformer.embedding import PositionalEmbedding, positional_encoding
 from tftransformer.encoder import Encoder, EncoderLayer
 from tftransformer.feed_forward import FeedForward
+from tftransformer.tokenizers import (
+    CustomTokenizer,
+    build_tokenizers,
+    load_tokenizers,
+    save_tokenizers,
+)
 from tftransformer.training import (
     CustomSchedule,
     masked_accuracy,
@@ -25,6 +40,11 @@ from tftransformer.transformer import Transformer
 __version__ = "0.1.0"
 
 __all__ = [
+    "BATCH_SIZE",
+    "BUFFER_SIZE",
+    "CorpusError",
+    "CustomTokenizer",
+    "MAX_TOKENS",
     "BaseAttention",
     "CausalSelfAttention",
     "CrossAttention",
@@ -39,6 +59,13 @@ __all__ = [
     "Transformer",
     "TransformerConfig",
     "__version__",
+    "build_tokenizers",
+    "load_corpus",
+    "load_tokenizers",
+    "make_batches",
+    "make_bucketed_batches",
+    "prepare_batch",
+    "save_tokenizers",
     "masked_accuracy",
     "masked_loss",
     "positional_encoding",

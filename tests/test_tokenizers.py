@@ -1,0 +1,147 @@
+import os
+import re
+import subprocess
+import sys
+import unicodedata
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tftransformer.corpus import read_embedded
+from tftransformer.tokenizers import (
+    RESERVED_TOKENS,
+    TUTORIAL_CONVERTER,
+    fetch_tutorial_tokenizers,
+    load_tokenizers,
+    save_tokenizers,
+)
+
+
+def bert_normalized(sentence):
+    """What lower_case=True BERT tokenization keeps: casefolded, accents off, punctuation split."""
+    decomposed = unicodedata.normalize("NFD", sentence.casefold())
+    stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return " ".join(re.findall(r"\w+|[^\w\s]", stripped))
+
+
+def test_public_methods_match_the_published_converter(tokenizers):
+    names = {n for n in dir(tokenizers.en) if not n.startswith("_")}
+    assert {
+        "tokenize",
+        "detokenize",
+        "lookup",
+        "get_vocab_size",
+        "get_vocab_path",
+        "get_reserved_tokens",
+    } <= names
+
+
+def test_vocab_sizes_are_capped_by_the_corpus(tokenizers):
+    for tok in (tokenizers.pt, tokenizers.en):
+        size = tok.get_vocab_size()
+        assert size.dtype == tf.int32 and size.shape == ()
+        assert len(RESERVED_TOKENS) < int(size) <= 8000
+        assert [t.decode() for t in tok.get_reserved_tokens().numpy()] == RESERVED_TOKENS
+        vocab = tok.lookup(tf.constant([[0, 1, 2, 3]], tf.int64)).numpy()[0]
+        assert [t.decode() for t in vocab] == RESERVED_TOKENS
+
+
+def test_vocab_path_is_a_bundled_asset(tokenizers, tokenizers_dir):
+    path = tokenizers.en.get_vocab_path().numpy().decode()
+    assert path.endswith("en_vocab.txt") and path.startswith(str(tokenizers_dir))
+    with open(path, encoding="utf-8") as f:
+        assert len(f.read().splitlines()) == int(tokenizers.en.get_vocab_size())
+
+
+@pytest.mark.parametrize("lang", ["pt", "en"])
+def test_round_trip_on_corpus_sentences(tokenizers, lang):
+    sentences = [getattr(row, lang) for row in read_embedded("validation")]
+    tok = getattr(tokenizers, lang)
+    ids = tok.tokenize(tf.constant(sentences))
+    assert isinstance(ids, tf.RaggedTensor) and ids.dtype == tf.int64
+    rows = ids.to_list()
+    assert all(row[0] == 2 and row[-1] == 3 for row in rows)  # [START] ... [END]
+    assert all(1 not in row[1:-1] for row in rows)  # no [UNK] on corpus text
+    back = [t.decode() for t in tok.detokenize(ids).numpy()]
+    assert back == [bert_normalized(s) for s in sentences]
+
+
+def test_lookup_gives_word_pieces_that_spell_the_words(tokenizers):
+    sentence = "Eu gosto de estudar matemática com meus amigos."
+    ids = tokenizers.pt.tokenize([sentence])
+    pieces = [p.decode() for p in tokenizers.pt.lookup(ids).numpy()[0]]
+    assert pieces[0] == "[START]" and pieces[-1] == "[END]"
+    words = " ".join(pieces[1:-1]).replace(" ##", "")
+    assert words == bert_normalized(sentence)
+
+
+def test_detokenize_drops_reserved_tokens_dense_and_ragged(tokenizers):
+    ids = tokenizers.en.tokenize(["I like books.", "Good morning!"])
+    dense = ids.to_tensor()  # zero ([PAD]) padded
+    for tokens in (ids, dense):
+        text = [t.decode() for t in tokenizers.en.detokenize(tokens).numpy()]
+        assert text == ["i like books .", "good morning !"]
+        assert not any(r in t for t in text for r in ("[START]", "[END]", "[PAD]"))
+
+
+def test_saved_tokenizers_load_in_a_fresh_process_with_only_tf(tokenizers_dir):
+    code = f"""
+import sys
+import tensorflow as tf
+import tensorflow_text  # registers the ops
+t = tf.saved_model.load({str(tokenizers_dir)!r})
+ids = t.en.tokenize(["Hello TensorFlow!"])
+print(t.en.detokenize(ids).numpy()[0].decode())
+print(int(t.pt.get_vocab_size()))
+assert not any(m.startswith("tftransformer") for m in sys.modules)
+"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2] == "hello tensorflow !"
+    assert int(lines[-1]) > 4
+
+
+def test_tutorial_converter_layouts_load(tokenizers, tmp_path):
+    # The published converter is a zip of one directory named TUTORIAL_CONVERTER.
+    save_tokenizers(tokenizers, tmp_path / "src" / TUTORIAL_CONVERTER)
+    archive = tmp_path / f"{TUTORIAL_CONVERTER}.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in (tmp_path / "src").rglob("*"):
+            zf.write(path, path.relative_to(tmp_path / "src"))
+    cache = tmp_path / "cache"
+    loaded = fetch_tutorial_tokenizers(cache_dir=str(cache), origin=archive.as_uri())
+    sentence = tf.constant(["este é um problema que temos que resolver."])
+    np.testing.assert_array_equal(
+        loaded.pt.tokenize(sentence).to_tensor(), tokenizers.pt.tokenize(sentence).to_tensor()
+    )
+    # Keras 3 unpacked into `<name>_extracted/`; the plain name still works.
+    assert (cache / f"{TUTORIAL_CONVERTER}_extracted").is_dir()
+    assert load_tokenizers(cache / TUTORIAL_CONVERTER) is not None
+    assert load_tokenizers(cache / f"{TUTORIAL_CONVERTER}_extracted") is not None
+
+
+def test_missing_tokenizers_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        load_tokenizers(tmp_path / "nothing-here")
+
+
+def test_save_is_atomic_and_keeps_the_old_model_on_failure(tokenizers, tmp_path, monkeypatch):
+    target = tmp_path / "toks"
+    save_tokenizers(tokenizers, target)
+    before = sorted(p.name for p in target.rglob("*"))
+
+    def broken_save(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", broken_save)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_tokenizers(tokenizers, target)
+    assert sorted(p.name for p in target.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["toks"]  # no staging left behind
+    assert load_tokenizers(target).en.get_vocab_size() > 4

@@ -1,0 +1,225 @@
+"""WordPiece subword tokenizers, as in the *Subword tokenizers* guide.
+
+Guide sections: "Generate the vocabulary", "Build the tokenizer",
+"Customization and export". `CustomTokenizer` has the same methods and
+signatures as the tutorial's published `ted_hrlr_translate_pt_en_converter`,
+so a SavedModel of either loads and works the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+
+import tensorflow as tf
+import tensorflow_text as text
+from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
+
+RESERVED_TOKENS = ["[PAD]", "[UNK]", "[START]", "[END]"]
+BERT_TOKENIZER_PARAMS = dict(lower_case=True)
+VOCAB_SIZE = 8000
+TUTORIAL_CONVERTER = "ted_hrlr_translate_pt_en_converter"
+TUTORIAL_CONVERTER_URL = (
+    f"https://storage.googleapis.com/download.tensorflow.org/models/{TUTORIAL_CONVERTER}.zip"
+)
+
+
+def bert_vocab_args(vocab_size: int = VOCAB_SIZE) -> dict:
+    """The guide's arguments to `bert_vocab_from_dataset`."""
+    return dict(
+        vocab_size=vocab_size,
+        reserved_tokens=RESERVED_TOKENS,
+        bert_tokenizer_params=BERT_TOKENIZER_PARAMS,
+        learn_params={},
+    )
+
+
+def build_vocab(sentences: tf.data.Dataset, vocab_size: int = VOCAB_SIZE) -> list[str]:
+    """A WordPiece vocabulary learned from a dataset of strings.
+
+    Guide: "Generate the vocabulary". `vocab_size` is a target: a small corpus
+    yields fewer tokens (all it supports), never more.
+    """
+    return bert_vocab.bert_vocab_from_dataset(
+        sentences.batch(1000).prefetch(2), **bert_vocab_args(vocab_size)
+    )
+
+
+def write_vocab_file(filepath, vocab) -> None:
+    """One token per line, UTF-8 (the guide's `write_vocab_file`)."""
+    with open(filepath, "w", encoding="utf-8") as f:
+        for token in vocab:
+            print(token, file=f)
+
+
+def _token_id(reserved_tokens, token):
+    return tf.argmax(tf.constant(reserved_tokens) == token)  # int64 index
+
+
+def add_start_end(ragged, reserved_tokens=RESERVED_TOKENS):
+    """Frame each row of a ragged id tensor with `[START]` ... `[END]`."""
+    rows = ragged.bounding_shape()[0]
+    starts = tf.fill([rows, 1], _token_id(reserved_tokens, "[START]"))
+    ends = tf.fill([rows, 1], _token_id(reserved_tokens, "[END]"))
+    return tf.concat([starts, ragged, ends], axis=1)
+
+
+def cleanup_text(reserved_tokens, token_txt):
+    """Drop reserved tokens (but `[UNK]`) and join the words with spaces."""
+    bad_tokens = [re.escape(tok) for tok in reserved_tokens if tok != "[UNK]"]
+    bad_token_re = "|".join(bad_tokens)
+    bad_cells = tf.strings.regex_full_match(token_txt, bad_token_re)
+    kept = tf.ragged.boolean_mask(token_txt, ~bad_cells)
+    return tf.strings.reduce_join(kept, separator=" ", axis=-1)
+
+
+_IDS_SPECS = (
+    tf.TensorSpec(shape=[None, None], dtype=tf.int64),
+    tf.RaggedTensorSpec(shape=[None, None], dtype=tf.int64),
+)
+
+
+class CustomTokenizer(tf.Module):
+    """A `BertTokenizer` with `[START]`/`[END]` framing, exportable as a SavedModel.
+
+    Guide: "Customization and export". Methods: `tokenize(strings)` → ragged
+    int64 ids framed by `[START]`=2 ... `[END]`=3; `detokenize(ids)` → one
+    string per row, reserved tokens removed; `lookup(ids)` → the word pieces;
+    `get_vocab_size()` (scalar int32), `get_vocab_path()`,
+    `get_reserved_tokens()`.
+    """
+
+    def __init__(self, reserved_tokens, vocab_path):
+        super().__init__()
+        self.tokenizer = text.BertTokenizer(vocab_path, **BERT_TOKENIZER_PARAMS)
+        self._reserved_tokens = list(reserved_tokens)
+        self._vocab_path = tf.saved_model.Asset(vocab_path)
+        vocab = pathlib.Path(vocab_path).read_text(encoding="utf-8").splitlines()
+        self.vocab = tf.Variable(vocab)
+
+        # Trace the signatures a SavedModel keeps (those of the published converter).
+        self.tokenize.get_concrete_function(tf.TensorSpec(shape=[None], dtype=tf.string))
+        for spec in _IDS_SPECS:
+            self.detokenize.get_concrete_function(spec)
+            self.lookup.get_concrete_function(spec)
+        self.get_vocab_size.get_concrete_function()
+        self.get_vocab_path.get_concrete_function()
+        self.get_reserved_tokens.get_concrete_function()
+
+    @tf.function
+    def tokenize(self, strings):
+        enc = self.tokenizer.tokenize(strings)  # (batch, word, word-piece)
+        enc = enc.merge_dims(-2, -1)  # (batch, tokens)
+        return add_start_end(enc, self._reserved_tokens)
+
+    @tf.function
+    def detokenize(self, tokenized):
+        words = self.tokenizer.detokenize(tokenized)
+        return cleanup_text(self._reserved_tokens, words)
+
+    @tf.function
+    def lookup(self, token_ids):
+        return tf.gather(self.vocab, token_ids)
+
+    @tf.function
+    def get_vocab_size(self):
+        return tf.shape(self.vocab)[0]
+
+    @tf.function
+    def get_vocab_path(self):
+        return self._vocab_path
+
+    @tf.function
+    def get_reserved_tokens(self):
+        return tf.constant(self._reserved_tokens)
+
+
+def build_tokenizers(pairs: tf.data.Dataset, vocab_size: int = VOCAB_SIZE, vocab_dir=None):
+    """Learn pt and en vocabularies from `(pt, en)` pairs; a `tf.Module` with `.pt`, `.en`.
+
+    Guide: "Generate the vocabulary" through "Export". The vocab files
+    (`pt_vocab.txt`, `en_vocab.txt`) are written to `vocab_dir` (a new
+    temporary directory by default); save the module with `save_tokenizers`.
+    """
+    vocab_dir = pathlib.Path(vocab_dir or tempfile.mkdtemp(prefix="tftransformer-vocab-"))
+    vocab_dir.mkdir(parents=True, exist_ok=True)
+    tokenizers = tf.Module()
+    for lang, index in (("pt", 0), ("en", 1)):
+        sentences = pairs.map(lambda *pair, i=index: pair[i])
+        vocab_path = vocab_dir / f"{lang}_vocab.txt"
+        write_vocab_file(vocab_path, build_vocab(sentences, vocab_size))
+        setattr(tokenizers, lang, CustomTokenizer(RESERVED_TOKENS, str(vocab_path)))
+    return tokenizers
+
+
+def save_tokenizers(tokenizers, path) -> None:
+    """`tf.saved_model.save` into `path`, atomically (temp dir, then rename).
+
+    An existing `path` is replaced only once the new SavedModel is complete.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        tf.saved_model.save(tokenizers, str(staging))
+        if path.exists():
+            old = staging.with_name(staging.name + ".old")
+            os.rename(path, old)
+            os.rename(staging, path)
+            shutil.rmtree(old)
+        else:
+            os.rename(staging, path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _saved_model_dir(path: pathlib.Path) -> pathlib.Path | None:
+    # The tutorial's converter may sit in `name/`, or (Keras 3's get_file with
+    # extract=True) in `name_extracted/` or `name_extracted/name/`.
+    base = path.name.removesuffix("_extracted")
+    candidates = [
+        path,
+        path / base,
+        path.with_name(base + "_extracted"),
+        path.with_name(base + "_extracted") / base,
+    ]
+    for candidate in candidates:
+        if (candidate / "saved_model.pb").is_file():
+            return candidate
+    return None
+
+
+def load_tokenizers(path):
+    """Reload tokenizers saved by `save_tokenizers` or the tutorial's converter.
+
+    Deviation from tutorial: Keras 3's `get_file(..., extract=True)` unpacks
+    into `<name>_extracted/`, where the tutorial's `tf.saved_model.load(name)`
+    fails; both layouts are found here.
+    """
+    path = pathlib.Path(path)
+    found = _saved_model_dir(path)
+    if found is None:
+        raise FileNotFoundError(f"{path}: no tokenizer SavedModel (saved_model.pb) found there")
+    return tf.saved_model.load(str(found))
+
+
+def fetch_tutorial_tokenizers(cache_dir=".", origin=TUTORIAL_CONVERTER_URL):
+    """Download and load the tutorial's published converter (needs network).
+
+    Tutorial: "Set up the tokenizer". Uses `keras.utils.get_file` as the
+    tutorial does, then `load_tokenizers`, which copes with Keras 3's
+    `_extracted` directory.
+    """
+    import keras
+
+    # get_file silently falls back to /tmp/.keras when cache_dir does not exist yet.
+    os.makedirs(cache_dir, exist_ok=True)
+    archive = keras.utils.get_file(
+        f"{TUTORIAL_CONVERTER}.zip", origin, cache_dir=cache_dir, cache_subdir="", extract=True
+    )
+    archive = pathlib.Path(archive)
+    return load_tokenizers(archive.parent / TUTORIAL_CONVERTER)
