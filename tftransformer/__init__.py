@@ -22,6 +22,7 @@ from tftransformer.data import (
 from tftransformer.decoder import Decoder, DecoderLayer
 from tftransformer.embedding import PositionalEmbedding, positional_encoding
 from tftransformer.encoder import Encoder, EncoderLayer
+from tftransformer.export import ExportTranslator
 from tftransformer.feed_forward import FeedForward
 from tftransformer.tokenizers import (
     CustomTokenizer,
@@ -36,6 +37,7 @@ from tftransformer.training import (
     tutorial_optimizer,
 )
 from tftransformer.transformer import Transformer
+from tftransformer.translator import Translator, print_translation
 
 __version__ = "0.1.0"
 
@@ -52,12 +54,14 @@ __all__ = [
     "Decoder",
     "DecoderLayer",
     "Encoder",
+    "ExportTranslator",
     "EncoderLayer",
     "FeedForward",
     "GlobalSelfAttention",
     "PositionalEmbedding",
     "Transformer",
     "TransformerConfig",
+    "Translator",
     "__version__",
     "build_tokenizers",
     "load_corpus",
@@ -65,6 +69,7 @@ __all__ = [
     "make_batches",
     "make_bucketed_batches",
     "prepare_batch",
+    "print_translation",
     "save_tokenizers",
     "masked_accuracy",
     "masked_loss",

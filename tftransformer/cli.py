@@ -1,7 +1,8 @@
-"""The `tftransformer` command line: argparse subcommands, exit codes.
+"""The `tftransformer` command line: argparse subcommands over a run directory.
 
-`main(argv)` returns 0 on success and 2 for errors a user can cause, printed
-as one line on stderr (never a traceback).
+`main(argv)` returns an exit code: 0 on success, 2 for errors a user can
+cause (printed as one line on stderr, never a traceback), 130 when
+interrupted (rerun the same `train` command to resume).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from tftransformer.config import TransformerConfig
 
@@ -16,9 +18,26 @@ from tftransformer.config import TransformerConfig
 TUTORIAL_INPUT_VOCAB = 7765
 TUTORIAL_TARGET_VOCAB = 7010
 
+# The tutorial's example sentences ("Run inference", "Create attention plots").
+TUTORIAL_EXAMPLES = [
+    ("este é um problema que temos que resolver.", "this is a problem we have to solve ."),
+    (
+        "os meus vizinhos ouviram sobre esta ideia.",
+        "and my neighboring homes heard about this idea .",
+    ),
+    ("este é o primeiro livro que eu fiz.", "this is the first book i've ever done."),
+]
+
 
 class UsageError(Exception):
     """An error the user can fix; printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no multi-line usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def add_hparam_flags(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +60,27 @@ def hparams_from_args(args: argparse.Namespace) -> TransformerConfig:
         raise UsageError(str(error)) from error
 
 
-def _cmd_summary(args: argparse.Namespace) -> int:
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _progress(done, total, stream=None, width=30):
+    """A one-line progress bar on stderr (stdout stays clean for pipes)."""
+    stream = stream or sys.stderr
+    filled = int(width * done / max(total, 1))
+    stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def _cmd_summary(args):
     from tftransformer.transformer import Transformer
 
     model = Transformer.from_hparams(
@@ -54,15 +93,170 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args):
+    from tftransformer.trainer import TrainSettings, train_run
+    from tftransformer.workflow import evaluate_split, print_examples
+
+    settings = TrainSettings(
+        corpus=args.corpus,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        vocab_size=args.vocab_size,
+        min_token_count=args.min_token_count,
+        bucket=args.bucket,
+        warmup_steps=args.warmup_steps,
+        seed=args.seed,
+        limit=args.limit,
+        hparams=hparams_from_args(args),
+    )
+    model, tokenizers, _history = train_run(args.out, settings, save_every=args.save_every)
+    print(f"Saved {Path(args.out) / 'model.keras'}")
+    scores, rows, hypotheses = evaluate_split(
+        model, tokenizers, settings.corpus, "test", limit=settings.limit, progress=_progress
+    )
+    print(
+        f"Test BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
+        f"({scores['sentences']} sentences)"
+    )
+    print_examples(rows[:3], hypotheses[:3])
+    return 0
+
+
+def _cmd_translate(args):
+    from tftransformer.translator import translate_sentences
+    from tftransformer.workflow import load_run, make_run_translate_fn
+
+    _settings, tokenizers, model = load_run(args.run)
+    if args.text:
+        sentences = list(args.text)
+    else:
+        sentences = [line.rstrip("\n") for line in sys.stdin]
+    translate_fn = make_run_translate_fn(tokenizers, model, args.max_length)
+    progress = _progress if len(sentences) > 10 else None
+    for line in translate_sentences(translate_fn, sentences, progress=progress):
+        print(line.replace("\n", " "), flush=True)
+    return 0
+
+
+def _cmd_evaluate(args):
+    from tftransformer.workflow import evaluate_split, load_run
+
+    settings, tokenizers, model = load_run(args.run)
+    corpus = args.corpus or settings.corpus
+    scores, _rows, hypotheses = evaluate_split(
+        model, tokenizers, corpus, args.split, limit=args.limit, progress=_progress
+    )
+    if args.hypotheses:
+        from tftransformer.rundir import write_text_atomic
+
+        write_text_atomic(args.hypotheses, "".join(h + "\n" for h in hypotheses))
+    print(
+        f"{corpus} {args.split}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
+        f"({scores['sentences']} sentences)"
+    )
+    return 0
+
+
+def _cmd_plot(args):
+    from tftransformer.workflow import load_run, write_plots
+
+    settings, tokenizers, model = load_run(args.run)
+    out = Path(args.out) if args.out else Path(args.run) / "plots"
+    for path in write_plots(Path(args.run), settings, tokenizers, model, args.sentence, out):
+        print(path)
+    return 0
+
+
+def _cmd_export(args):
+    from tftransformer.export import export_translator
+    from tftransformer.rundir import RunDir
+    from tftransformer.translator import Translator
+    from tftransformer.workflow import load_run
+
+    settings, tokenizers, model = load_run(args.run)
+    translator = Translator(tokenizers, model, max_input_tokens=settings.max_tokens)
+    path = export_translator(
+        translator, RunDir(args.run).export_root("translator"), args.version, settings.max_tokens
+    )
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from tftransformer import __version__
+    from tftransformer.data import MAX_TOKENS
+    from tftransformer.trainer import DEFAULT_EPOCHS, TrainSettings
+
+    parser = _Parser(
         prog="tftransformer",
         description="The TensorFlow Transformer NMT tutorial as a command-line tool.",
     )
-    from tftransformer import __version__
-
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    defaults = TrainSettings()
+
+    train = commands.add_parser("train", help="train a pt→en Transformer into a run directory")
+    train.add_argument("--corpus", default="embedded", help="embedded | tsv:PATH | tfds:NAME")
+    train.add_argument("--out", default="runs/pt_en", help="run directory (default runs/pt_en)")
+    train.add_argument("--epochs", type=_positive_int, default=DEFAULT_EPOCHS)
+    train.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    train.add_argument("--max-tokens", type=_positive_int, default=defaults.max_tokens)
+    train.add_argument("--vocab-size", type=_positive_int, default=defaults.vocab_size)
+    train.add_argument("--warmup-steps", type=_positive_int, default=defaults.warmup_steps)
+    train.add_argument(
+        "--min-token-count",
+        type=_positive_int,
+        default=defaults.min_token_count,
+        help="WordPiece learner's lower_thresh (default 10, as in the guide)",
+    )
+    train.add_argument(
+        "--bucket",
+        action="store_true",
+        help="length-bucketed batches (deviation from the tutorial; off by default)",
+    )
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--limit", type=_positive_int, help="use only the first N pairs per split")
+    train.add_argument(
+        "--save-every",
+        type=_positive_int,
+        help="also back up for resuming every N steps (default: at each epoch end only)",
+    )
+    add_hparam_flags(train)
+    train.set_defaults(handler=_cmd_train)
+
+    translate = commands.add_parser(
+        "translate", help="translate sentences (arguments, or one per line on stdin)"
+    )
+    translate.add_argument("run", help="run directory")
+    translate.add_argument("text", nargs="*", help="Portuguese sentences (default: stdin)")
+    translate.add_argument("--max-length", type=_positive_int, default=MAX_TOKENS)
+    translate.set_defaults(handler=_cmd_translate)
+
+    evaluate = commands.add_parser("evaluate", help="corpus BLEU and chrF on a split")
+    evaluate.add_argument("run", help="run directory")
+    evaluate.add_argument("--corpus", help="default: the run's corpus")
+    evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    evaluate.add_argument("--limit", type=_positive_int, help="only the first N pairs")
+    evaluate.add_argument("--hypotheses", help="also write the translations to this file")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    plot = commands.add_parser("plot", help="PNG figures: attention, training, schedule, encoding")
+    plot.add_argument("run", help="run directory")
+    plot.add_argument(
+        "--sentence",
+        default=TUTORIAL_EXAMPLES[2][0],
+        help="Portuguese sentence for the attention plots",
+    )
+    plot.add_argument("--out", help="output directory (default RUN/plots)")
+    plot.set_defaults(handler=_cmd_plot)
+
+    export = commands.add_parser(
+        "export", help="SavedModel for TF Serving: RUN/export/translator/N/"
+    )
+    export.add_argument("run", help="run directory")
+    export.add_argument("--version", type=_positive_int, help="default: next free version")
+    export.set_defaults(handler=_cmd_export)
 
     summary = commands.add_parser(
         "summary", help="build the tutorial-size Transformer and print its summary"
@@ -70,21 +264,31 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--input-vocab-size", type=int, default=TUTORIAL_INPUT_VOCAB)
     summary.add_argument("--target-vocab-size", type=int, default=TUTORIAL_TARGET_VOCAB)
     add_hparam_flags(summary)
-    summary.set_defaults(run=_cmd_summary)
+    summary.set_defaults(handler=_cmd_summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tftransformer.corpus import CorpusError
+    from tftransformer.rundir import RunError
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse already printed its one-line message
         return int(exit_.code or 0)
     try:
-        return args.run(args)
-    except UsageError as error:
+        return args.handler(args)
+    except (UsageError, RunError, CorpusError) as error:
         print(f"tftransformer {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"\ntftransformer {args.command}: interrupted"
+            + ("; run the same command again to resume" if args.command == "train" else ""),
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

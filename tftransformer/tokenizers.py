@@ -18,6 +18,8 @@ import tensorflow as tf
 import tensorflow_text as text
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
 
+from tftransformer.rundir import recover_dir, replace_dir_atomic, staging_dir
+
 RESERVED_TOKENS = ["[PAD]", "[UNK]", "[START]", "[END]"]
 BERT_TOKENIZER_PARAMS = dict(lower_case=True)
 VOCAB_SIZE = 8000
@@ -27,24 +29,37 @@ TUTORIAL_CONVERTER_URL = (
 )
 
 
-def bert_vocab_args(vocab_size: int = VOCAB_SIZE) -> dict:
-    """The guide's arguments to `bert_vocab_from_dataset`."""
+# The WordPiece learner's default: a piece must occur this often to be kept.
+MIN_TOKEN_COUNT = 10
+
+
+def bert_vocab_args(vocab_size: int = VOCAB_SIZE, min_token_count: int = MIN_TOKEN_COUNT) -> dict:
+    """The guide's arguments to `bert_vocab_from_dataset`.
+
+    With the default `min_token_count` these are exactly the guide's
+    (`learn_params={}`); a lower count keeps rarer whole words on small corpora.
+    """
+    learn_params = {} if min_token_count == MIN_TOKEN_COUNT else {"lower_thresh": min_token_count}
     return dict(
         vocab_size=vocab_size,
         reserved_tokens=RESERVED_TOKENS,
         bert_tokenizer_params=BERT_TOKENIZER_PARAMS,
-        learn_params={},
+        learn_params=learn_params,
     )
 
 
-def build_vocab(sentences: tf.data.Dataset, vocab_size: int = VOCAB_SIZE) -> list[str]:
+def build_vocab(
+    sentences: tf.data.Dataset,
+    vocab_size: int = VOCAB_SIZE,
+    min_token_count: int = MIN_TOKEN_COUNT,
+) -> list[str]:
     """A WordPiece vocabulary learned from a dataset of strings.
 
     Guide: "Generate the vocabulary". `vocab_size` is a target: a small corpus
     yields fewer tokens (all it supports), never more.
     """
     return bert_vocab.bert_vocab_from_dataset(
-        sentences.batch(1000).prefetch(2), **bert_vocab_args(vocab_size)
+        sentences.batch(1000).prefetch(2), **bert_vocab_args(vocab_size, min_token_count)
     )
 
 
@@ -137,7 +152,19 @@ class CustomTokenizer(tf.Module):
         return tf.constant(self._reserved_tokens)
 
 
-def build_tokenizers(pairs: tf.data.Dataset, vocab_size: int = VOCAB_SIZE, vocab_dir=None):
+def _select(index):
+    def pick(pt, en):
+        return (pt, en)[index]
+
+    return pick
+
+
+def build_tokenizers(
+    pairs: tf.data.Dataset,
+    vocab_size: int = VOCAB_SIZE,
+    vocab_dir=None,
+    min_token_count: int = MIN_TOKEN_COUNT,
+):
     """Learn pt and en vocabularies from `(pt, en)` pairs; a `tf.Module` with `.pt`, `.en`.
 
     Guide: "Generate the vocabulary" through "Export". The vocab files
@@ -147,10 +174,10 @@ def build_tokenizers(pairs: tf.data.Dataset, vocab_size: int = VOCAB_SIZE, vocab
     vocab_dir = pathlib.Path(vocab_dir or tempfile.mkdtemp(prefix="tftransformer-vocab-"))
     vocab_dir.mkdir(parents=True, exist_ok=True)
     tokenizers = tf.Module()
-    for lang, index in (("pt", 0), ("en", 1)):
-        sentences = pairs.map(lambda *pair, i=index: pair[i])
+    for index, lang in enumerate(("pt", "en")):
+        vocab = build_vocab(pairs.map(_select(index)), vocab_size, min_token_count)
         vocab_path = vocab_dir / f"{lang}_vocab.txt"
-        write_vocab_file(vocab_path, build_vocab(sentences, vocab_size))
+        write_vocab_file(vocab_path, vocab)
         setattr(tokenizers, lang, CustomTokenizer(RESERVED_TOKENS, str(vocab_path)))
     return tokenizers
 
@@ -160,18 +187,10 @@ def save_tokenizers(tokenizers, path) -> None:
 
     An existing `path` is replaced only once the new SavedModel is complete.
     """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    staging = staging_dir(path)
     try:
         tf.saved_model.save(tokenizers, str(staging))
-        if path.exists():
-            old = staging.with_name(staging.name + ".old")
-            os.rename(path, old)
-            os.rename(staging, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(staging, path)
+        replace_dir_atomic(staging, path)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
@@ -200,7 +219,7 @@ def load_tokenizers(path):
     into `<name>_extracted/`, where the tutorial's `tf.saved_model.load(name)`
     fails; both layouts are found here.
     """
-    path = pathlib.Path(path)
+    path = recover_dir(path)
     found = _saved_model_dir(path)
     if found is None:
         raise FileNotFoundError(f"{path}: no tokenizer SavedModel (saved_model.pb) found there")

@@ -1,0 +1,59 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tftransformer import Transformer
+from tftransformer.translator import Translator, make_translate_fn, print_translation
+
+
+@pytest.fixture(scope="module")
+def tiny_translator(tokenizers):
+    keras.utils.set_random_seed(7)
+    model = Transformer(
+        num_layers=1,
+        d_model=16,
+        num_heads=2,
+        dff=32,
+        input_vocab_size=tokenizers.pt.get_vocab_size(),
+        target_vocab_size=tokenizers.en.get_vocab_size(),
+    )
+    return Translator(tokenizers, model, max_input_tokens=12)
+
+
+def test_call_returns_text_tokens_and_attention(tiny_translator):
+    text, tokens, attention = tiny_translator(
+        tf.constant("este é o primeiro livro que eu fiz."), max_length=6
+    )
+    assert text.dtype == tf.string and text.shape == ()
+    tokens = [t.decode() for t in tokens.numpy()]
+    assert tokens[0] == "[START]" and 2 <= len(tokens) <= 7
+    in_tokens = tiny_translator.tokenizers.pt.tokenize(["este é o primeiro livro que eu fiz."])
+    # (batch, heads, output tokens without [START], input tokens)
+    assert attention.shape == (1, 2, len(tokens) - 1, in_tokens.bounding_shape()[1])
+
+
+def test_traced_equals_eager(tiny_translator):
+    sentence = tf.constant("os meus vizinhos ouviram sobre esta ideia.")
+    eager = tiny_translator(sentence, max_length=5)[0].numpy()
+    traced = make_translate_fn(tiny_translator, max_length=5)(sentence).numpy()
+    assert eager == traced
+
+
+def test_long_input_is_trimmed_and_empty_input_works(tiny_translator):
+    long = tf.constant(" ".join(["palavra"] * 3000))  # past the 2048 positions
+    _text, _tokens, attention = tiny_translator(long, max_length=2)
+    assert attention.shape[-1] == 12
+    text, tokens, _ = tiny_translator(tf.constant(""), max_length=2)
+    assert text.dtype == tf.string and tokens.shape[0] >= 2
+
+
+def test_print_translation_format(capsys):
+    print_translation("oi", tf.constant("hi"), "hello")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{'Input:':15s}: oi",
+        f"{'Prediction':15s}: hi",
+        f"{'Ground truth':15s}: hello",
+    ]
+    np.testing.assert_equal(len(lines), 3)

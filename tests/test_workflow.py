@@ -1,0 +1,237 @@
+"""End to end on a tiny config: train, translate, evaluate, plot, export, resume."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tftransformer.cli import main
+from tftransformer.data import MAX_TOKENS
+from tftransformer.rundir import RunDir
+from tftransformer.trainer import TrainSettings, train_run
+from tftransformer.translator import Translator, make_translate_fn, translate_sentences
+from tftransformer.workflow import load_run
+
+TINY_FLAGS = [
+    "--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
+    "--batch-size", "16", "--limit", "24", "--warmup-steps", "10",
+]  # fmt: skip
+LONG_SENTENCE = " ".join(["eu gosto muito de comer pão com manteiga"] * 40)  # > MAX_TOKENS
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "pt_en"
+    assert main(["train", "--out", str(out), "--epochs", "1", *TINY_FLAGS]) == 0
+    return out
+
+
+def test_train_writes_the_run_dir(run_dir, capsys):
+    run = RunDir(run_dir)
+    for path in (run.config, run.model, run.history, run.tokenizers / "saved_model.pb"):
+        assert path.exists(), path
+    assert (run.checkpoints / "backup" / "state.weights.h5").exists()
+    assert (run.checkpoints / "epoch-001.weights.h5").exists()
+    assert any(run.logs.rglob("*tfevents*"))
+    history = json.loads(run.history.read_text())
+    assert set(history) >= {"loss", "masked_accuracy", "val_loss", "val_masked_accuracy"}
+    assert all(len(v) == 1 for v in history.values())
+    config = json.loads(run.config.read_text())
+    assert config["hparams"]["d_model"] == 16 and config["corpus"] == "embedded"
+    assert not [p for p in run_dir.rglob(".*tmp*")]  # no temp files left behind
+
+
+def test_train_prints_scores_and_examples(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--epochs", "1", *TINY_FLAGS]) == 0
+    printed = capsys.readouterr().out
+    assert "Test BLEU" in printed and "chrF" in printed
+    assert printed.count("Ground truth") == 3
+
+
+def test_translate_arguments_one_line_each(run_dir, capsys):
+    assert main(["translate", str(run_dir), "Bom dia.", "", "Eu gosto de livros."]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 4 and lines[-1] == ""  # three lines, newline-terminated
+    assert lines[1] == "" and lines[0] != ""
+
+
+def test_translate_stdin_one_line_per_input(run_dir, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Bom dia.\n\nObrigado!\n"))
+    assert main(["translate", str(run_dir), "--max-length", "5"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 3 and captured.out.split("\n")[1] == ""
+
+
+def test_translate_shows_progress_on_stderr_for_long_inputs(run_dir, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Bom dia.\n" * 12))
+    assert main(["translate", str(run_dir), "--max-length", "3"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 12 and "12/12" in captured.err
+
+
+def test_evaluate_scores_and_hypotheses(run_dir, tmp_path, capsys):
+    hyps = tmp_path / "hyps.txt"
+    args = ["evaluate", str(run_dir), "--limit", "5", "--hypotheses", str(hyps)]
+    assert main(args) == 0
+    assert "BLEU" in capsys.readouterr().out
+    assert len(hyps.read_text(encoding="utf-8").splitlines()) == 5
+
+
+def test_plot_writes_valid_pngs(run_dir, tmp_path, capsys):
+    import matplotlib.image
+
+    assert main(["plot", str(run_dir), "--out", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == [
+        "attention_head.png",
+        "attention_heads.png",
+        "history.png",
+        "learning_rate.png",
+        "positional_encoding.png",
+    ]
+    for name in names:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = matplotlib.image.imread(tmp_path / name)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+@pytest.fixture(scope="module")
+def exported(run_dir):
+    assert main(["export", str(run_dir)]) == 0
+    return RunDir(run_dir).export_root("translator") / "1"
+
+
+def test_export_layout_and_versions(run_dir, exported, capsys):
+    assert (exported / "saved_model.pb").exists()
+    assert main(["export", str(run_dir)]) == 0
+    assert (exported.parent / "2" / "saved_model.pb").exists()
+    capsys.readouterr()
+    assert main(["export", str(run_dir), "--version", "1"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    leftovers = [p.name for p in exported.parent.iterdir() if p.name not in ("1", "2")]
+    assert leftovers == []
+
+
+def test_saved_model_cli_lists_the_signature(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run(
+        [cli, "show", "--dir", str(exported), "--tag_set", "serve",
+         "--signature_def", "serving_default"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "inputs['sentences']" in result.stdout and "outputs['translations']" in result.stdout
+    assert "DT_STRING" in result.stdout and "(-1)" in result.stdout
+
+
+def test_export_matches_in_process_translator_in_a_fresh_process(run_dir, exported):
+    sentences = ["este é o primeiro livro que eu fiz.", "", "Bom dia!", LONG_SENTENCE]
+    settings, tokenizers, model = load_run(run_dir)
+    translate_fn = make_translate_fn(Translator(tokenizers, model), MAX_TOKENS)
+    expected = [translate_fn(tf.constant(s)).numpy().decode() for s in sentences]
+    code = f"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text
+model = tf.saved_model.load({str(exported)!r})
+out = model.signatures["serving_default"](sentences=tf.constant({sentences!r}))
+scalar = model(tf.constant({sentences[0]!r}))
+assert not any(m.startswith("tftransformer") for m in sys.modules)
+print(json.dumps([t.decode() for t in out["translations"].numpy()] + [scalar.numpy().decode()]))
+"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got[:4] == expected and got[4] == expected[0]
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    def __init__(self, epoch, step):
+        super().__init__()
+        self.epoch, self.step, self.current = epoch, step, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.step:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_training_resumes_where_it_stopped(tmp_path, capsys):
+    out = tmp_path / "resume"
+    settings = TrainSettings(epochs=3, batch_size=8, limit=24, warmup_steps=10)
+    settings.hparams = settings.hparams.__class__(num_layers=1, d_model=16, dff=32, num_heads=2)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(out, settings, verbose=0, save_every=2, extra_callbacks=[_InterruptAt(1, 2)])
+    backup = json.loads((out / "checkpoints" / "backup" / "meta.json").read_text())
+    assert backup["epochs_done"] == 1  # epoch 1 done; epoch 2 interrupted after its 3rd step
+    first_loss = backup["history"]["loss"][0]
+    # The same command again, through the CLI: resumes after epoch 1, not from scratch.
+    flags = ["--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
+             "--batch-size", "8", "--limit", "24", "--warmup-steps", "10"]  # fmt: skip
+    assert main(["train", "--out", str(out), "--epochs", "3", *flags]) == 0
+    assert "Resuming" in capsys.readouterr().out
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 3 and history["loss"][0] == first_loss
+    _settings, _tok, model = load_run(out)
+    # Epoch 1 (3 steps), the 2 steps of epoch 2 in the mid-epoch backup (every 2
+    # steps; the third was lost to the interruption), then epochs 2 and 3 again.
+    assert int(model.optimizer.iterations.numpy()) == 3 + 2 + 3 + 3
+
+
+def test_rerun_with_other_settings_is_refused(run_dir, capsys):
+    at = TINY_FLAGS.index("--d-model") + 1
+    flags = [*TINY_FLAGS[:at], "32", *TINY_FLAGS[at + 1 :]]
+    assert main(["train", "--out", str(run_dir), "--epochs", "1", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "config.json" in err and "hparams" in err and err.count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["translate", "/nonexistent/run", "oi"], "no such run directory"),
+        (["evaluate", "/nonexistent/run"], "no such run directory"),
+        (["train", "--corpus", "bogus", "--out", "{tmp}/r", "--limit", "4"], "bogus"),
+        (["train", "--corpus", "tsv:{tmp}/missing.tsv", "--out", "{tmp}/r2"], "missing.tsv"),
+        (["train", "--epochs", "0"], "positive integer"),
+        (["export", "{tmp}"], "config.json: missing"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(argv, needle, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "Traceback" not in err and err.count("\n") == 0
+
+
+def test_python_m_entry_point_and_console_script():
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tftransformer", "translate", "/nonexistent"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2 and "no such run directory" in result.stderr
+
+
+def test_translate_sentences_blank_inputs_skip_the_model():
+    calls = []
+
+    def fake(sentence):
+        calls.append(sentence)
+        return tf.constant("x")
+
+    assert translate_sentences(fake, ["", "  ", "oi"]) == ["", "", "x"]
+    assert len(calls) == 1
+    np.testing.assert_equal(len(calls), 1)
