@@ -9,6 +9,7 @@ from tftransformer.attention import (
     CrossAttention,
     GlobalSelfAttention,
 )
+from tftransformer.classifier import TransformerClassifier
 from tftransformer.config import TransformerConfig
 from tftransformer.corpus import CorpusError, load_corpus
 from tftransformer.data import (
@@ -60,6 +61,7 @@ __all__ = [
     "GlobalSelfAttention",
     "PositionalEmbedding",
     "Transformer",
+    "TransformerClassifier",
     "TransformerConfig",
     "Translator",
     "__version__",

@@ -258,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=_positive_int, help="default: next free version")
     export.set_defaults(handler=_cmd_export)
 
+    from tftransformer.cli_classify import add_classify_parser
+
+    add_classify_parser(commands, add_hparam_flags, _positive_int)
+
     summary = commands.add_parser(
         "summary", help="build the tutorial-size Transformer and print its summary"
     )
@@ -270,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from tftransformer.corpus import CorpusError
+    from tftransformer.labelled import LabelError
     from tftransformer.rundir import RunError
 
     parser = build_parser()
@@ -279,8 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return args.handler(args)
-    except (UsageError, RunError, CorpusError) as error:
-        print(f"tftransformer {args.command}: error: {error}", file=sys.stderr)
+    except (UsageError, RunError, CorpusError, LabelError) as error:
+        command = args.command + (f" {args.classify_command}" if args.command == "classify" else "")
+        print(f"tftransformer {command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
