@@ -214,7 +214,10 @@ def restore_backup(run: RunDir, model) -> dict:
 
 
 def prepare_tokenizers(run: RunDir, settings: TrainSettings, log=print):
-    if (run.tokenizers / "saved_model.pb").exists() or recover_dir(run.tokenizers).exists():
+    """Load RUN/tokenizers/, or learn them from the train split and save them there."""
+    # save_tokenizers renames a finished SavedModel into place, so the directory
+    # existing (after undoing a cut-short replacement) means it is complete.
+    if recover_dir(run.tokenizers).exists():
         log(f"Reusing tokenizers from {run.tokenizers}")
         return load_tokenizers(run.tokenizers)
     log(f"Building tokenizers from {settings.corpus} (train split) ...")
