@@ -77,3 +77,10 @@ def test_benchmark_smoke(capsys):
     out = capsys.readouterr().out
     for name in ("TransformerClassifier", "LSTM", "TF-IDF"):
         assert name in out
+
+
+def test_rerun_with_other_settings_is_refused(classifier_run, capsys):
+    args = ["classify", "train", "--out", str(classifier_run), "--mode", "multiclass", *TINY]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "config.json" in err and "mode='multilabel'" in err and err.count("\n") == 0

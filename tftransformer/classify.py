@@ -22,7 +22,7 @@ from tftransformer.config import TransformerConfig
 from tftransformer.data import MAX_TOKENS
 from tftransformer.export import save_servable
 from tftransformer.labelled import LabelVocab, read_labelled
-from tftransformer.rundir import RunDir, RunError, read_json, write_json_atomic
+from tftransformer.rundir import RunDir, RunError, first_line, read_json, write_json_atomic
 from tftransformer.tokenizers import (
     MIN_TOKEN_COUNT,
     RESERVED_TOKENS,
@@ -33,7 +33,7 @@ from tftransformer.tokenizers import (
     save_tokenizers,
     write_vocab_file,
 )
-from tftransformer.trainer import RunBackup, restore_backup
+from tftransformer.trainer import RunBackup, check_same_run, restore_backup
 
 
 @dataclasses.dataclass
@@ -137,14 +137,7 @@ def train_classifier(out, settings: ClassifySettings, verbose=1, extra_callbacks
     run.path.mkdir(parents=True, exist_ok=True)
     if run.config.exists():
         stored = ClassifySettings.from_json(read_json(run.config), run.config)
-        for field in dataclasses.fields(ClassifySettings):
-            if field.name != "epochs" and getattr(stored, field.name) != getattr(
-                settings, field.name
-            ):
-                raise RunError(
-                    f"{run.config}: this run was trained with {field.name}="
-                    f"{getattr(stored, field.name)!r}, not {getattr(settings, field.name)!r}"
-                )
+        check_same_run(stored, settings, run.config)
     write_json_atomic(run.config, settings.to_json())
     keras.utils.set_random_seed(settings.seed)
 
@@ -217,8 +210,7 @@ def load_classifier_run(path):
         tokenizer = load_tokenizers(run.path / "tokenizer").text
         model = keras.models.load_model(run.model)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise RunError(f"{run.path}: cannot load the classifier ({first})") from None
+        raise RunError(f"{run.path}: cannot load the classifier ({first_line(error)})") from None
     return settings, tokenizer, LabelVocab.load(labels_path), model
 
 

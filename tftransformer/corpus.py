@@ -15,6 +15,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tftransformer.rundir import first_line
+
 SPLITS = ("train", "validation", "test")
 TFDS_DEFAULT = "ted_hrlr_translate/pt_to_en"
 
@@ -138,8 +140,9 @@ def load_tfds(name: str = TFDS_DEFAULT, split: str = "train") -> tf.data.Dataset
     try:
         return tfds.load(name, split=split, as_supervised=True)
     except Exception as error:  # tfds raises many types (network, registry, ...)
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise CorpusError(f"tfds:{name} ({split}): {type(error).__name__}: {first_line}") from error
+        raise CorpusError(
+            f"tfds:{name} ({split}): {type(error).__name__}: {first_line(error)}"
+        ) from error
 
 
 def examples_to_dataset(examples: list[Example]) -> tf.data.Dataset:

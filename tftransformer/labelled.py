@@ -23,6 +23,7 @@ from tftransformer.corpus import (
     _held_out_bucket,
     read_embedded,
 )
+from tftransformer.rundir import first_line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,8 +132,9 @@ def read_tfds_labelled(name: str, split: str = "train", limit=None) -> list[Labe
     except CorpusError:
         raise
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise CorpusError(f"tfds:{name} ({split}): {type(error).__name__}: {first}") from error
+        raise CorpusError(
+            f"tfds:{name} ({split}): {type(error).__name__}: {first_line(error)}"
+        ) from error
     raise CorpusError(f"tfds:{name}: no labelled reader; expected imdb_reviews or goemotions")
 
 

@@ -24,6 +24,12 @@ class RunError(Exception):
     """A run directory or one of its files is missing or unusable."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, or its type name if it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def write_json_atomic(path, data) -> None:
     """Write `data` as JSON to `path` via a temp file in the same directory."""
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")

@@ -102,9 +102,9 @@ def load_settings(run: RunDir) -> TrainSettings:
     return TrainSettings.from_json(read_json(run.config), source=str(run.config))
 
 
-def _check_same_run(stored: TrainSettings, wanted: TrainSettings, source) -> None:
-    """A rerun must train the same model; only `epochs` may change."""
-    for field in dataclasses.fields(TrainSettings):
+def check_same_run(stored, wanted, source) -> None:
+    """A rerun must train the same model; only `epochs` may change (any settings dataclass)."""
+    for field in dataclasses.fields(stored):
         if field.name == "epochs":
             continue
         old, new = getattr(stored, field.name), getattr(wanted, field.name)
@@ -265,7 +265,7 @@ def train_run(
     run = RunDir(out)
     run.path.mkdir(parents=True, exist_ok=True)
     if run.config.exists():
-        _check_same_run(load_settings(run), settings, run.config)
+        check_same_run(load_settings(run), settings, run.config)
     config = {"tftransformer_version": __version__, **settings.to_json()}
     write_json_atomic(run.config, config)
 

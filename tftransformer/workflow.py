@@ -8,7 +8,7 @@ import keras
 
 from tftransformer.corpus import Example, load_corpus
 from tftransformer.evaluate import corpus_scores
-from tftransformer.rundir import RunDir, RunError
+from tftransformer.rundir import RunDir, RunError, first_line
 from tftransformer.tokenizers import load_tokenizers
 from tftransformer.translator import (
     Translator,
@@ -32,8 +32,7 @@ def load_run(path):
     try:
         model = keras.models.load_model(run.model)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RunError(f"{run.model}: cannot load the model ({first})") from None
+        raise RunError(f"{run.model}: cannot load the model ({first_line(error)})") from None
     return settings, tokenizers, model
 
 
