@@ -113,7 +113,13 @@ def _cmd_train(args):
     model, tokenizers, _history = train_run(args.out, settings, save_every=args.save_every)
     print(f"Saved {Path(args.out) / 'model.keras'}")
     scores, rows, hypotheses = evaluate_split(
-        model, tokenizers, settings.corpus, "test", limit=settings.limit, progress=_progress
+        model,
+        tokenizers,
+        settings.corpus,
+        "test",
+        limit=settings.limit,
+        progress=_progress,
+        max_tokens=settings.max_tokens,
     )
     print(
         f"Test BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
@@ -127,12 +133,14 @@ def _cmd_translate(args):
     from tftransformer.translator import translate_sentences
     from tftransformer.workflow import load_run, make_run_translate_fn
 
-    _settings, tokenizers, model = load_run(args.run)
+    settings, tokenizers, model = load_run(args.run)
     if args.text:
         sentences = list(args.text)
     else:
         sentences = [line.rstrip("\n") for line in sys.stdin]
-    translate_fn = make_run_translate_fn(tokenizers, model, args.max_length)
+    translate_fn = make_run_translate_fn(
+        tokenizers, model, args.max_length, max_input_tokens=settings.max_tokens
+    )
     progress = _progress if len(sentences) > 10 else None
     for line in translate_sentences(translate_fn, sentences, progress=progress):
         print(line.replace("\n", " "), flush=True)
@@ -145,7 +153,13 @@ def _cmd_evaluate(args):
     settings, tokenizers, model = load_run(args.run)
     corpus = args.corpus or settings.corpus
     scores, _rows, hypotheses = evaluate_split(
-        model, tokenizers, corpus, args.split, limit=args.limit, progress=_progress
+        model,
+        tokenizers,
+        corpus,
+        args.split,
+        limit=args.limit,
+        progress=_progress,
+        max_tokens=settings.max_tokens,
     )
     if args.hypotheses:
         from tftransformer.rundir import write_text_atomic

@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 
 from tftransformer.corpus import Example, load_corpus
+from tftransformer.data import MAX_TOKENS
 from tftransformer.evaluate import corpus_scores
 from tftransformer.rundir import RunDir, RunError, first_line
 from tftransformer.tokenizers import load_tokenizers
@@ -36,9 +37,10 @@ def load_run(path):
     return settings, tokenizers, model
 
 
-def make_run_translate_fn(tokenizers, model, max_length, max_input_tokens=None):
-    kwargs = {} if max_input_tokens is None else {"max_input_tokens": max_input_tokens}
-    return make_translate_fn(Translator(tokenizers, model, **kwargs), max_length)
+def make_run_translate_fn(tokenizers, model, max_length, max_input_tokens=MAX_TOKENS):
+    """Traced greedy translation; input trimmed to the run's `max_tokens` as in training."""
+    translator = Translator(tokenizers, model, max_input_tokens=max_input_tokens)
+    return make_translate_fn(translator, max_length)
 
 
 def _pairs(corpus, split, limit):
@@ -49,13 +51,14 @@ def _pairs(corpus, split, limit):
 
 
 def evaluate_split(
-    model, tokenizers, corpus, split="test", limit=None, progress=None, max_length=None
+    model, tokenizers, corpus, split="test", limit=None, progress=None, max_tokens=MAX_TOKENS
 ):
-    """Translate a split and score it: `(scores, examples, hypotheses)`."""
-    from tftransformer.data import MAX_TOKENS
+    """Translate a split and score it: `(scores, examples, hypotheses)`.
 
+    `max_tokens` (the run's setting) bounds both the input and the translation.
+    """
     rows = _pairs(corpus, split, limit)
-    translate_fn = make_run_translate_fn(tokenizers, model, max_length or MAX_TOKENS)
+    translate_fn = make_run_translate_fn(tokenizers, model, max_tokens, max_tokens)
     hypotheses = translate_sentences(translate_fn, [r.pt for r in rows], progress=progress)
     return corpus_scores(hypotheses, [r.en for r in rows]), rows, hypotheses
 
