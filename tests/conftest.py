@@ -56,3 +56,54 @@ def tokenizers(tokenizers_dir):
     from tftransformer.tokenizers import load_tokenizers
 
     return load_tokenizers(tokenizers_dir)
+
+
+# Tiny trained runs, built once per session for the reliability tests.
+TINY_TRAIN_FLAGS = [
+    "--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
+    "--batch-size", "16", "--limit", "24", "--warmup-steps", "10",
+]  # fmt: skip
+TINY_CLASSIFY_FLAGS = [
+    "--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
+    "--limit", "48", "--batch-size", "16",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A translator run dir trained for one epoch on a tiny config (through the CLI)."""
+    from tftransformer.cli import main
+
+    out = tmp_path_factory.mktemp("tiny_run") / "pt_en"
+    assert main(["train", "--out", str(out), "--epochs", "1", *TINY_TRAIN_FLAGS]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_translator_export(tiny_run):
+    """`tftransformer export` of `tiny_run`: the SavedModel directory."""
+    from tftransformer.cli import main
+    from tftransformer.rundir import RunDir
+
+    root = RunDir(tiny_run).export_root("translator")
+    assert main(["export", str(tiny_run), "--version", "1"]) == 0
+    return root / "1"
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_run(tmp_path_factory):
+    from tftransformer.cli import main
+
+    out = tmp_path_factory.mktemp("tiny_cls") / "run"
+    args = ["classify", "train", "--out", str(out), "--epochs", "1", *TINY_CLASSIFY_FLAGS]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_export(tiny_classifier_run):
+    from tftransformer.cli import main
+    from tftransformer.rundir import RunDir
+
+    assert main(["classify", "export", str(tiny_classifier_run), "--version", "1"]) == 0
+    return RunDir(tiny_classifier_run).export_root("classifier") / "1"

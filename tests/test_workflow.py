@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tftransformer import FastTranslator
 from tftransformer.cli import main
 from tftransformer.data import MAX_TOKENS
 from tftransformer.rundir import RunDir
 from tftransformer.trainer import TrainSettings, train_run
 from tftransformer.translator import Translator, make_translate_fn, translate_sentences
-from tftransformer.workflow import load_run
+from tftransformer.workflow import load_run, translate_all
 
 TINY_FLAGS = [
     "--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
@@ -52,6 +53,7 @@ def test_train_prints_scores_and_examples(tmp_path, capsys):
     assert main(["train", "--out", str(out), "--epochs", "1", *TINY_FLAGS]) == 0
     printed = capsys.readouterr().out
     assert "Test BLEU" in printed and "chrF" in printed
+    assert "greedy decoding" in printed and "beam search: beam 4" in printed
     assert printed.count("Ground truth") == 3
 
 
@@ -60,6 +62,37 @@ def test_translate_arguments_one_line_each(run_dir, capsys):
     lines = capsys.readouterr().out.split("\n")
     assert len(lines) == 4 and lines[-1] == ""  # three lines, newline-terminated
     assert lines[1] == "" and lines[0] != ""
+
+
+def test_translate_decoders_agree_where_they_must(run_dir, capsys):
+    inputs = ["Bom dia.", "", "Eu gosto de livros.", "O gato dorme."]
+    outputs = {}
+    for decode in ("tutorial", "greedy", "beam"):
+        extra = ["--no-jit-compile"] if decode == "beam" else []
+        assert main(["translate", str(run_dir), *inputs, "--decode", decode, *extra]) == 0
+        outputs[decode] = capsys.readouterr().out.split("\n")[:-1]
+        assert len(outputs[decode]) == 4 and outputs[decode][1] == ""
+    assert outputs["greedy"] == outputs["tutorial"]  # cached greedy = the tutorial's loop
+    assert main(["translate", str(run_dir), "oi", "--decode", "beam", "--beam-size", "1"]) == 0
+    assert main(["translate", str(run_dir), "oi", "--alpha", "-1"]) == 2
+    assert "--alpha" in capsys.readouterr().err
+
+
+def test_translate_all_keeps_order_and_batches_by_length():
+    seen = []
+
+    def fake(batch):
+        seen.append(list(batch))
+        return [s.upper() for s in batch]
+
+    sentences = ["ccc", "", "a", "bb", "  ", "dddd", "e"]
+    assert translate_all(fake, sentences, batch_size=2) == [
+        "CCC", "", "A", "BB", "", "DDDD", "E",
+    ]  # fmt: skip
+    assert seen == [["a", "e"], ["bb", "ccc"], ["dddd"]]
+    seen.clear()
+    translate_all(fake, ["x"] * 5, batch_size=4)
+    assert [len(batch) for batch in seen] == [3, 2]  # no batch of one left over
 
 
 def test_translate_stdin_one_line_per_input(run_dir, capsys, monkeypatch):
@@ -129,22 +162,30 @@ def test_saved_model_cli_lists_the_signature(exported):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "inputs['sentences']" in result.stdout and "outputs['translations']" in result.stdout
     assert "DT_STRING" in result.stdout and "(-1)" in result.stdout
+    loaded = tf.saved_model.load(str(exported))
+    assert set(loaded.signatures) == {"serving_default", "beam_search"}
 
 
 def test_export_matches_in_process_translator_in_a_fresh_process(run_dir, exported):
     sentences = ["este é o primeiro livro que eu fiz.", "", "Bom dia!", LONG_SENTENCE]
     settings, tokenizers, model = load_run(run_dir)
+    # serving_default (cached greedy) must give what the tutorial's Translator gives.
     translate_fn = make_translate_fn(Translator(tokenizers, model), MAX_TOKENS)
     expected = [translate_fn(tf.constant(s)).numpy().decode() for s in sentences]
+    fast = FastTranslator(tokenizers, model, MAX_TOKENS, jit_compile=False)
+    expected_beam = [t.decode() for t in fast.beam_search(sentences, 4, 0.6).numpy()]
     code = f"""
 import json, sys
 import tensorflow as tf
 import tensorflow_text
 model = tf.saved_model.load({str(exported)!r})
-out = model.signatures["serving_default"](sentences=tf.constant({sentences!r}))
+sentences = tf.constant({sentences!r})
+out = model.signatures["serving_default"](sentences=sentences)["translations"]
+beam = model.signatures["beam_search"](sentences=sentences)["translations"]
 scalar = model(tf.constant({sentences[0]!r}))
 assert not any(m.startswith("tftransformer") for m in sys.modules)
-print(json.dumps([t.decode() for t in out["translations"].numpy()] + [scalar.numpy().decode()]))
+texts = [t.decode() for t in out.numpy()] + [scalar.numpy().decode()]
+print(json.dumps(texts + [t.decode() for t in beam.numpy()]))
 """
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
@@ -153,6 +194,7 @@ print(json.dumps([t.decode() for t in out["translations"].numpy()] + [scalar.num
     assert result.returncode == 0, result.stderr[-3000:]
     got = json.loads(result.stdout.strip().splitlines()[-1])
     assert got[:4] == expected and got[4] == expected[0]
+    assert got[5:] == expected_beam
 
 
 class _InterruptAt(keras.callbacks.Callback):

@@ -24,6 +24,7 @@ from tftransformer.decoder import Decoder, DecoderLayer
 from tftransformer.embedding import PositionalEmbedding, positional_encoding
 from tftransformer.encoder import Encoder, EncoderLayer
 from tftransformer.export import ExportTranslator
+from tftransformer.fast_translator import FastTranslator
 from tftransformer.feed_forward import FeedForward
 from tftransformer.tokenizers import (
     CustomTokenizer,
@@ -33,6 +34,7 @@ from tftransformer.tokenizers import (
 )
 from tftransformer.training import (
     CustomSchedule,
+    MaskedLoss,
     masked_accuracy,
     masked_loss,
     tutorial_optimizer,
@@ -56,6 +58,7 @@ __all__ = [
     "DecoderLayer",
     "Encoder",
     "ExportTranslator",
+    "FastTranslator",
     "EncoderLayer",
     "FeedForward",
     "GlobalSelfAttention",
@@ -75,6 +78,7 @@ __all__ = [
     "save_tokenizers",
     "masked_accuracy",
     "masked_loss",
+    "MaskedLoss",
     "positional_encoding",
     "tutorial_optimizer",
 ]

@@ -33,7 +33,12 @@ from tftransformer.tokenizers import (
     save_tokenizers,
     write_vocab_file,
 )
-from tftransformer.trainer import RunBackup, check_same_run, restore_backup
+from tftransformer.trainer import (
+    RunBackup,
+    check_same_run,
+    raise_if_stopped_on_nan,
+    restore_backup,
+)
 
 
 @dataclasses.dataclass
@@ -69,9 +74,23 @@ class ClassifySettings:
         data.pop("tftransformer_version", None)
         try:
             hparams = TransformerConfig.from_dict(data.pop("hparams", {}))
-            return cls(**data, hparams=hparams)
+            settings = cls(**data, hparams=hparams)
         except (TypeError, ValueError) as error:
             raise RunError(f"{source}: {error}") from None
+        settings._check_types(source)
+        return settings
+
+    def _check_types(self, source):
+        """A `RunError` naming the first setting whose JSON value has the wrong type."""
+        for field in dataclasses.fields(self):
+            if field.name == "hparams":
+                continue
+            value, kind = getattr(self, field.name), field.type.split(" |")[0]
+            expected = {"str": (str,), "int": (int,), "float": (int, float)}[kind]
+            if value is None and field.type.endswith("| None"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise RunError(f"{source}: {field.name} must be {kind}, got {value!r}")
 
 
 def tokenize_texts(tokenizer, texts, max_tokens):
@@ -191,6 +210,7 @@ def train_classifier(out, settings: ClassifySettings, verbose=1, extra_callbacks
             callbacks=[backup, keras.callbacks.TensorBoard(log_dir=str(run.logs)),
                        keras.callbacks.TerminateOnNaN(), *extra_callbacks],
         )  # fmt: skip
+    raise_if_stopped_on_nan(backup)
     tmp = run.path / ".model.tmp.keras"
     model.save(tmp)
     os.replace(tmp, run.model)
@@ -253,6 +273,9 @@ class ExportClassifier(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="texts")])
     def classify(self, texts):
+        # A served model gets whatever a client sends (the signature's shape is not
+        # enforced at run time): name a wrong rank clearly instead of failing deep inside.
+        texts = tf.ensure_shape(texts, [None], name="texts_must_have_shape_batch")
         ids = tokenize_texts(self.tokenizer, texts, self.max_tokens)
         scores = self.model.scores(self.model(ids, training=False))  # (batch, labels)
         batch = tf.shape(texts)[0]

@@ -37,6 +37,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no multi-line usage dump)."""
 
     def error(self, message):
+        # Command-line bytes that are not UTF-8 reach Python as lone surrogates,
+        # which stderr cannot encode: print them escaped instead of crashing.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -94,6 +97,8 @@ def _cmd_summary(args):
 
 
 def _cmd_train(args):
+    from tftransformer.cli_train import train_options_from_args
+    from tftransformer.distribute import worker_out
     from tftransformer.trainer import TrainSettings, train_run
     from tftransformer.workflow import evaluate_split, print_examples
 
@@ -109,9 +114,10 @@ def _cmd_train(args):
         seed=args.seed,
         limit=args.limit,
         hparams=hparams_from_args(args),
+        **train_options_from_args(args),
     )
     model, tokenizers, _history = train_run(args.out, settings, save_every=args.save_every)
-    print(f"Saved {Path(args.out) / 'model.keras'}")
+    print(f"Saved {worker_out(args.out, settings.strategy) / 'model.keras'}")
     scores, rows, hypotheses = evaluate_split(
         model,
         tokenizers,
@@ -123,52 +129,22 @@ def _cmd_train(args):
     )
     print(
         f"Test BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
-        f"({scores['sentences']} sentences)"
+        f"({scores['sentences']} sentences, greedy decoding as in the tutorial)"
     )
-    print_examples(rows[:3], hypotheses[:3])
-    return 0
-
-
-def _cmd_translate(args):
-    from tftransformer.translator import translate_sentences
-    from tftransformer.workflow import load_run, make_run_translate_fn
-
-    settings, tokenizers, model = load_run(args.run)
-    if args.text:
-        sentences = list(args.text)
-    else:
-        sentences = [line.rstrip("\n") for line in sys.stdin]
-    translate_fn = make_run_translate_fn(
-        tokenizers, model, args.max_length, max_input_tokens=settings.max_tokens
-    )
-    progress = _progress if len(sentences) > 10 else None
-    for line in translate_sentences(translate_fn, sentences, progress=progress):
-        print(line.replace("\n", " "), flush=True)
-    return 0
-
-
-def _cmd_evaluate(args):
-    from tftransformer.workflow import evaluate_split, load_run
-
-    settings, tokenizers, model = load_run(args.run)
-    corpus = args.corpus or settings.corpus
-    scores, _rows, hypotheses = evaluate_split(
+    beam_scores, _rows, _beams = evaluate_split(
         model,
         tokenizers,
-        corpus,
-        args.split,
-        limit=args.limit,
-        progress=_progress,
+        settings.corpus,
+        "test",
+        limit=settings.limit,
         max_tokens=settings.max_tokens,
+        decode="beam",
     )
-    if args.hypotheses:
-        from tftransformer.rundir import write_text_atomic
-
-        write_text_atomic(args.hypotheses, "".join(h + "\n" for h in hypotheses))
     print(
-        f"{corpus} {args.split}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
-        f"({scores['sentences']} sentences)"
+        f"Test BLEU {beam_scores['bleu']:.2f}  chrF {beam_scores['chrf']:.2f}  "
+        f"({beam_scores['sentences']} sentences, beam search: beam 4, alpha 0.6)"
     )
+    print_examples(rows[:3], hypotheses[:3])
     return 0
 
 
@@ -182,24 +158,9 @@ def _cmd_plot(args):
     return 0
 
 
-def _cmd_export(args):
-    from tftransformer.export import export_translator
-    from tftransformer.rundir import RunDir
-    from tftransformer.translator import Translator
-    from tftransformer.workflow import load_run
-
-    settings, tokenizers, model = load_run(args.run)
-    translator = Translator(tokenizers, model, max_input_tokens=settings.max_tokens)
-    path = export_translator(
-        translator, RunDir(args.run).export_root("translator"), args.version, settings.max_tokens
-    )
-    print(path)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     from tftransformer import __version__
-    from tftransformer.data import MAX_TOKENS
+    from tftransformer.cli_decode import add_export_parser, add_translate_parsers
     from tftransformer.trainer import DEFAULT_EPOCHS, TrainSettings
 
     parser = _Parser(
@@ -237,23 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also back up for resuming every N steps (default: at each epoch end only)",
     )
     add_hparam_flags(train)
+    from tftransformer.cli_train import add_average_parser, add_train_options
+
+    add_train_options(train, _positive_int)
     train.set_defaults(handler=_cmd_train)
+    add_average_parser(commands, _positive_int)
 
-    translate = commands.add_parser(
-        "translate", help="translate sentences (arguments, or one per line on stdin)"
-    )
-    translate.add_argument("run", help="run directory")
-    translate.add_argument("text", nargs="*", help="Portuguese sentences (default: stdin)")
-    translate.add_argument("--max-length", type=_positive_int, default=MAX_TOKENS)
-    translate.set_defaults(handler=_cmd_translate)
-
-    evaluate = commands.add_parser("evaluate", help="corpus BLEU and chrF on a split")
-    evaluate.add_argument("run", help="run directory")
-    evaluate.add_argument("--corpus", help="default: the run's corpus")
-    evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
-    evaluate.add_argument("--limit", type=_positive_int, help="only the first N pairs")
-    evaluate.add_argument("--hypotheses", help="also write the translations to this file")
-    evaluate.set_defaults(handler=_cmd_evaluate)
+    add_translate_parsers(commands, _positive_int)
 
     plot = commands.add_parser("plot", help="PNG figures: attention, training, schedule, encoding")
     plot.add_argument("run", help="run directory")
@@ -265,12 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="output directory (default RUN/plots)")
     plot.set_defaults(handler=_cmd_plot)
 
-    export = commands.add_parser(
-        "export", help="SavedModel for TF Serving: RUN/export/translator/N/"
-    )
-    export.add_argument("run", help="run directory")
-    export.add_argument("--version", type=_positive_int, help="default: next free version")
-    export.set_defaults(handler=_cmd_export)
+    add_export_parser(commands, _positive_int)
 
     from tftransformer.cli_classify import add_classify_parser
 

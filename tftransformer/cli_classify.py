@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 
@@ -94,7 +93,9 @@ def _predict(args):
     from tftransformer.classify import load_classifier_run, predict_scores
 
     settings, tokenizer, vocab, model = load_classifier_run(args.run)
-    texts = list(args.text) if args.text else [line.rstrip("\n") for line in sys.stdin]
+    from tftransformer.workflow import input_lines
+
+    texts = input_lines(args.text)  # never fails on bytes that are not UTF-8
     scores = predict_scores(model, tokenizer, texts, settings.max_tokens)
     predicted = np.asarray(model.predicted(scores)) if len(texts) else []
     for row_scores, row_predicted in zip(scores, predicted, strict=True):

@@ -215,7 +215,18 @@ class LabelVocab:
 
     @classmethod
     def load(cls, path) -> LabelVocab:
-        return cls(Path(path).read_text(encoding="utf-8").splitlines())
+        """The names saved by `save`, or a `RunError` naming the file and the problem."""
+        from tftransformer.rundir import RunError
+
+        try:
+            names = Path(path).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise RunError(f"{path}: missing") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise RunError(f"{path}: unreadable ({first_line(error)})") from None
+        if not names or any(not name.strip() for name in names):
+            raise RunError(f"{path}: expected one label name per line, no blank lines")
+        return cls(names)
 
 
 __all__ = [

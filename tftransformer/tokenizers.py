@@ -91,6 +91,19 @@ def cleanup_text(reserved_tokens, token_txt):
     return tf.strings.reduce_join(kept, separator=" ", axis=-1)
 
 
+def drop_reserved_ids(ids, reserved_tokens=RESERVED_TOKENS):
+    """Ragged `ids` without the ids of reserved tokens other than `[UNK]`.
+
+    Reserved tokens come first in the vocabulary, so a token's id is its index
+    in `reserved_tokens` (as `add_start_end` assumes too).
+    """
+    if not isinstance(ids, tf.RaggedTensor):
+        ids = tf.RaggedTensor.from_tensor(ids)
+    dropped = [i for i, token in enumerate(reserved_tokens) if token != "[UNK]"]
+    keep = tf.reduce_all(ids[..., tf.newaxis] != tf.constant(dropped, ids.dtype), axis=-1)
+    return tf.ragged.boolean_mask(ids, keep)
+
+
 _IDS_SPECS = (
     tf.TensorSpec(shape=[None, None], dtype=tf.int64),
     tf.RaggedTensorSpec(shape=[None, None], dtype=tf.int64),
@@ -132,7 +145,11 @@ class CustomTokenizer(tf.Module):
 
     @tf.function
     def detokenize(self, tokenized):
-        words = self.tokenizer.detokenize(tokenized)
+        # Deviation from tutorial: reserved tokens (but [UNK]) are dropped by id
+        # before WordPiece joins the pieces. The tutorial drops them by word
+        # afterwards, which misses a "[START]" glued to a following "##" piece
+        # (an untrained model's "[START]eee").
+        words = self.tokenizer.detokenize(drop_reserved_ids(tokenized, self._reserved_tokens))
         return cleanup_text(self._reserved_tokens, words)
 
     @tf.function

@@ -17,15 +17,18 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tftransformer import __version__
 from tftransformer.config import TransformerConfig
 from tftransformer.corpus import load_corpus
 from tftransformer.data import BATCH_SIZE, MAX_TOKENS, make_batches, make_bucketed_batches
+from tftransformer.distribute import make_strategy, prepare_fit, worker_out
 from tftransformer.rundir import (
     RunDir,
     RunError,
+    first_line,
     read_json,
     recover_dir,
     replace_dir_atomic,
@@ -39,7 +42,8 @@ from tftransformer.tokenizers import (
     load_tokenizers,
     save_tokenizers,
 )
-from tftransformer.training import masked_accuracy, masked_loss, tutorial_optimizer
+from tftransformer.train_options import check_train_options, dtype_policy, training_loss
+from tftransformer.training import masked_accuracy, tutorial_optimizer
 from tftransformer.transformer import Transformer
 
 # Measured on the 2-core CPU: see README ("Train").
@@ -58,10 +62,19 @@ class TrainSettings:
     vocab_size: int = VOCAB_SIZE
     min_token_count: int = MIN_TOKEN_COUNT
     bucket: bool = False
+    # Training options (issue 7); off by default, i.e. the tutorial's training.
+    tokens_per_batch: int | None = None  # token budget per bucketed batch
+    mixed_precision: str | None = None  # None (float32) | "bf16" | "fp16"
+    jit_compile: bool = False
+    label_smoothing: float = 0.0
+    strategy: str = "default"  # default | mirrored | multiworker
     warmup_steps: int = 4000
     seed: int = 0
     limit: int | None = None  # use only the first N examples of each split
     hparams: TransformerConfig = dataclasses.field(default_factory=TransformerConfig)
+
+    # Settings a rerun may change: they change how the run computes, not what.
+    RESUMABLE_CHANGES = ("epochs", "strategy", "jit_compile")
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -95,6 +108,7 @@ class TrainSettings:
             isinstance(settings.limit, bool) or not isinstance(settings.limit, int)
         ):
             raise RunError(f"{source}: limit must be an integer or null, got {settings.limit!r}")
+        check_train_options(settings, source)
         return settings
 
 
@@ -103,9 +117,12 @@ def load_settings(run: RunDir) -> TrainSettings:
 
 
 def check_same_run(stored, wanted, source) -> None:
-    """A rerun must train the same model; only `epochs` may change (any settings dataclass)."""
+    """A rerun must train the same model (any settings dataclass).
+
+    Only the fields in the class's `RESUMABLE_CHANGES` (default: `epochs`) may change.
+    """
     for field in dataclasses.fields(stored):
-        if field.name == "epochs":
+        if field.name in getattr(stored, "RESUMABLE_CHANGES", ("epochs",)):
             continue
         old, new = getattr(stored, field.name), getattr(wanted, field.name)
         if old != new:
@@ -119,20 +136,29 @@ def _take(ds, limit):
     return ds if limit is None else ds.take(limit)
 
 
-def build_model(settings: TrainSettings, tokenizers) -> Transformer:
-    model = Transformer.from_hparams(
-        settings.hparams,
-        input_vocab_size=tokenizers.pt.get_vocab_size(),
-        target_vocab_size=tokenizers.en.get_vocab_size(),
-    )
-    model.build(((None, None), (None, None)))
-    model.compile(
-        loss=masked_loss,
-        optimizer=tutorial_optimizer(settings.hparams.d_model, settings.warmup_steps),
-        metrics=[masked_accuracy],
-    )
-    # Create the optimizer's slots now, so a backup (which holds them) can load.
-    model.optimizer.build(model.trainable_variables)
+def build_model(settings: TrainSettings, tokenizers, strategy=None) -> Transformer:
+    """The compiled Transformer, its variables created under `strategy` (default: none)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope(), dtype_policy(settings.mixed_precision):
+        model = Transformer.from_hparams(
+            settings.hparams,
+            input_vocab_size=tokenizers.pt.get_vocab_size(),
+            target_vocab_size=tokenizers.en.get_vocab_size(),
+        )
+        if settings.mixed_precision:
+            # Deviation from tutorial (opt-in, --mixed-precision): the logits (and
+            # so the softmax and loss) stay float32 while the rest runs in 16 bits.
+            model.final_layer.dtype_policy = "float32"
+        model.build(((None, None), (None, None)))
+        model.compile(
+            loss=training_loss(settings, strategy),
+            optimizer=tutorial_optimizer(settings.hparams.d_model, settings.warmup_steps),
+            metrics=[masked_accuracy],
+            # The tutorial's Keras 2 default; Keras 3's "auto" would turn XLA on on a GPU.
+            jit_compile=settings.jit_compile,
+        )
+        # Create the optimizer's slots now, so a backup (which holds them) can load.
+        model.optimizer.build(model.trainable_variables)
     return model
 
 
@@ -145,8 +171,13 @@ class RunBackup(keras.callbacks.Callback):
     weights also go to `checkpoints/epoch-NNN.weights.h5` (the last
     `KEEP_EPOCH_CHECKPOINTS` are kept) and the history to `history.json`.
 
-    Deviation from Keras' `BackupAndRestore`: writes are atomic, and the
-    history of epochs before an interruption is kept.
+    Deviation from Keras' `BackupAndRestore`: writes are atomic, the history
+    of epochs before an interruption is kept, and so is the state of every
+    dropout random-number generator, so that resuming from an epoch-end backup
+    continues exactly as an uninterrupted run would (see `train_run`).
+
+    A NaN/Inf loss is never backed up: `stopped_on_nan` is set instead and the
+    last good backup stays in place.
     """
 
     def __init__(self, run: RunDir, history=None, save_every=None):
@@ -155,6 +186,7 @@ class RunBackup(keras.callbacks.Callback):
         self.history = history or {}
         self.save_every = save_every
         self.epochs_done = len(next(iter(self.history.values()), []))
+        self.stopped_on_nan = False
 
     @property
     def backup_dir(self) -> Path:
@@ -164,25 +196,32 @@ class RunBackup(keras.callbacks.Callback):
         staging = staging_dir(self.backup_dir)
         try:
             self.model.save_weights(staging / "state.weights.h5")
-            meta = {"epochs_done": self.epochs_done, "history": self.history}
+            meta = {
+                "epochs_done": self.epochs_done,
+                "history": self.history,
+                # Keras' weights files leave out the dropout layers' seed states.
+                "rng_states": [v.numpy().tolist() for v in rng_variables(self.model)],
+            }
             (staging / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
             replace_dir_atomic(staging, self.backup_dir)
         finally:
             if staging.exists():
                 shutil.rmtree(staging)
 
-    @staticmethod
-    def _finite(logs):
+    def _finite(self, logs):
         # Never back up a state whose loss already went NaN/Inf: keep the last good one.
         loss = (logs or {}).get("loss")
-        return loss is None or bool(tf.math.is_finite(float(loss)))
+        finite = loss is None or bool(tf.math.is_finite(float(loss)))
+        self.stopped_on_nan = self.stopped_on_nan or not finite
+        return finite
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.save_every and (batch + 1) % self.save_every == 0 and self._finite(logs):
+        finite = self._finite(logs)
+        if self.save_every and (batch + 1) % self.save_every == 0 and finite:
             self._save_backup()
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._finite(logs):
+        if not self._finite(logs) or self.stopped_on_nan:
             return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
@@ -199,18 +238,66 @@ class RunBackup(keras.callbacks.Callback):
             old.unlink()
 
 
+def rng_variables(model) -> list:
+    """The model's random-generator states (dropout seeds): its variables that are not weights."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def raise_if_stopped_on_nan(backup: RunBackup) -> None:
+    """After `fit`: a clear `RunError` if the loss went NaN/Inf (TerminateOnNaN stopped it)."""
+    if backup.stopped_on_nan:
+        raise RunError(
+            f"training stopped: the loss became NaN or Inf in epoch {backup.epochs_done + 1}; "
+            f"the last good backup (after epoch {backup.epochs_done}) is kept in "
+            f"{backup.backup_dir}"
+        )
+
+
+def _remove_stale_temporaries(checkpoints: Path) -> None:
+    # A process killed mid-write leaves its staging directory or temporary file
+    # behind (never under a real name); the next run sweeps them away.
+    for stale in checkpoints.glob(".*.tmp*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 def restore_backup(run: RunDir, model) -> dict:
-    """Load `checkpoints/backup/` into `model` (weights and optimizer); its history."""
+    """Load `checkpoints/backup/` into `model` (weights, optimizer, RNG states); its history."""
     backup = recover_dir(run.checkpoints / "backup")
+    if run.checkpoints.is_dir():
+        _remove_stale_temporaries(run.checkpoints)
     if not (backup / "meta.json").exists():
         return {}
+    meta = read_json(backup / "meta.json")
+    history = meta.get("history", {})
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        raise RunError(f"{backup / 'meta.json'}: history must map metric names to lists")
     try:
         model.load_weights(backup / "state.weights.h5")
     except Exception as error:  # h5py/keras raise many types for a bad file
         raise RunError(
-            f"{backup / 'state.weights.h5'}: cannot restore the training backup ({error})"
+            f"{backup / 'state.weights.h5'}: cannot restore the training backup "
+            f"({first_line(error)}); delete {backup} to restart training from scratch"
         ) from None
-    return read_json(backup / "meta.json").get("history", {})
+    states, variables = meta.get("rng_states"), rng_variables(model)
+    if isinstance(states, list) and len(states) == len(variables):
+        for variable, state in zip(variables, states, strict=True):
+            variable.assign(state)
+    return history
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The train split's shuffle seed in `epoch` (0-based): a function of (seed, epoch) only."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+class _EndFitAtEpochEnd(keras.callbacks.Callback):
+    # `train_run` calls `fit` once per epoch (each epoch has its own data order).
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
 
 
 def prepare_tokenizers(run: RunDir, settings: TrainSettings, log=print):
@@ -236,8 +323,12 @@ def prepare_tokenizers(run: RunDir, settings: TrainSettings, log=print):
 
 def make_datasets(settings: TrainSettings, tokenizers):
     """Train batches (shuffled) and validation batches (fixed order)."""
-    batcher = make_bucketed_batches if settings.bucket else make_batches
     common = dict(batch_size=settings.batch_size, max_tokens=settings.max_tokens)
+    if settings.bucket:
+        batcher = make_bucketed_batches
+        common.update(tokens_per_batch=settings.tokens_per_batch)
+    else:
+        batcher = make_batches
     train = batcher(
         _take(load_corpus(settings.corpus, "train"), settings.limit),
         tokenizers,
@@ -262,12 +353,16 @@ def train_run(
     log=print,
 ):
     """Train into run dir `out` (creating or resuming it); returns (model, tokenizers, history)."""
-    run = RunDir(out)
+    check_train_options(settings)
+    # First, before any other TensorFlow work (the multi-worker strategy needs that).
+    strategy = make_strategy(settings.strategy)
+    run = RunDir(worker_out(out, settings.strategy))
     run.path.mkdir(parents=True, exist_ok=True)
     if run.config.exists():
         check_same_run(load_settings(run), settings, run.config)
     config = {"tftransformer_version": __version__, **settings.to_json()}
-    write_json_atomic(run.config, config)
+    if not run.config.exists():
+        write_json_atomic(run.config, config)  # a new run: its settings come first
 
     keras.utils.set_random_seed(settings.seed)
     if settings.bucket:
@@ -276,13 +371,16 @@ def train_run(
         warnings.filterwarnings("ignore", message="Your input ran out of data")
     tokenizers = prepare_tokenizers(run, settings, log=log)
     train, val = make_datasets(settings, tokenizers)
-    model = build_model(settings, tokenizers)
+    model = build_model(settings, tokenizers, strategy)
     history = restore_backup(run, model)
+    # A rerun updates config.json (e.g. more epochs) only once its backup has loaded,
+    # so a run dir that cannot resume is left exactly as it was.
+    write_json_atomic(run.config, config)
     done = len(next(iter(history.values()), []))
     if done:
         log(
             f"Resuming {run.path} after epoch {done} "
-            f"(optimizer step {int(model.optimizer.iterations)})"
+            f"(optimizer step {int(model.optimizer.iterations.numpy())})"
         )
 
     backup = RunBackup(run, history=history, save_every=save_every)
@@ -292,21 +390,27 @@ def train_run(
         keras.callbacks.TerminateOnNaN(),
         *extra_callbacks,
     ]
-    if done < settings.epochs:
+    prepare_fit(model, strategy, train)
+    for epoch in range(done, settings.epochs):
+        # Deviation from tutorial: the tutorial's `shuffle` draws a new order at
+        # every pass through the data, so a run resumed at epoch k would see other
+        # batches than an uninterrupted one. Here epoch k's order depends only on
+        # (seed, k), and with the restored weights, optimizer and dropout seeds a
+        # resumed run trains exactly as an uninterrupted one.
+        seeded = dataclasses.replace(settings, seed=epoch_seed(settings.seed, epoch))
+        train = make_datasets(seeded, tokenizers)[0]
         model.fit(
             train,
             epochs=settings.epochs,
-            initial_epoch=done,
+            initial_epoch=epoch,
             validation_data=val,
             shuffle=False,  # the tf.data pipeline shuffles (make_batches)
-            callbacks=callbacks,
+            callbacks=[*callbacks, _EndFitAtEpochEnd()],
             verbose=verbose,
         )
-    if model.stop_training and backup.epochs_done < settings.epochs:
-        raise RunError(
-            "training stopped: the loss became NaN or Inf; the last good backup is kept "
-            f"in {backup.backup_dir}"
-        )
+        if backup.stopped_on_nan:
+            break
+    raise_if_stopped_on_nan(backup)
     tmp = run.path / ".model.tmp.keras"
     model.save(tmp)
     os.replace(tmp, run.model)

@@ -70,6 +70,64 @@ def masked_loss(label, pred):
     return ops.sum(loss * mask) / count
 
 
+def _global_count(count):
+    """`count` summed over all replicas when training under a `tf.distribute` strategy."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return count
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(count))
+    return ops.maximum(total, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="tftransformer")
+class MaskedLoss(keras.losses.Loss):
+    """`masked_loss` with optional label smoothing, exact under `tf.distribute`.
+
+    Deviation from tutorial (opt-in, used only with `--label-smoothing` or a
+    multi-replica strategy; otherwise training uses `masked_loss`):
+
+    - Label smoothing as in the paper (eps_ls = 0.1 there): the target
+      distribution is `(1 - eps) * one_hot + eps / vocab`, so the per-token
+      loss is `(1 - eps) * nll + eps * mean_over_vocab(-log_softmax)`. Pad
+      labels (0) are still masked out.
+    - The mean is over the non-pad tokens of the *global* batch. Under a
+      `tf.distribute` strategy Keras computes the loss per replica, leaves a
+      scalar loss unscaled and sums the replicas' gradients, so the tutorial's
+      loss would give the sum of per-replica means (about R times the
+      gradient, weighted per replica). Here each replica returns its token sum
+      over the global token count (all-reduced); the summed gradients are
+      then exactly one device's gradients for the same global batch.
+
+    Args:
+        label_smoothing: eps in [0, 1); default 0 (no smoothing).
+    """
+
+    def __init__(self, *, label_smoothing=0.0, name="masked_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        label_smoothing = float(label_smoothing)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        mask, count = _real_tokens(y_true)
+        logits = ops.cast(y_pred, "float32")  # (batch, seq, vocab)
+        nll = keras.losses.sparse_categorical_crossentropy(
+            y_true, logits, from_logits=True
+        )  # (batch, seq)
+        if self.label_smoothing:
+            uniform = -ops.mean(ops.log_softmax(logits, axis=-1), axis=-1)  # (batch, seq)
+            nll = (1.0 - self.label_smoothing) * nll + self.label_smoothing * uniform
+        return ops.sum(nll * mask) / _global_count(count)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(label_smoothing=self.label_smoothing)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="tftransformer")
 def masked_accuracy(label, pred):
     """Share of non-pad labels whose argmax prediction is right.

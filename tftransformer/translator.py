@@ -35,7 +35,19 @@ class Translator(tf.Module):
         self.max_input_tokens = max_input_tokens
 
     def __call__(self, sentence, max_length=MAX_TOKENS):
-        assert isinstance(sentence, tf.Tensor)
+        # Deviation from tutorial: a clear error instead of a bare `assert` (or a
+        # failure deep in the loop) for anything but one tf.string sentence.
+        if not isinstance(sentence, tf.Tensor) or sentence.dtype != tf.string:
+            raise TypeError(
+                f"Translator: sentence must be a scalar tf.string tensor, got {sentence!r:.80}"
+            )
+        if sentence.shape.rank is None or not (
+            sentence.shape.rank == 0 or sentence.shape.as_list() == [1]
+        ):
+            raise ValueError(
+                "Translator: sentence must be one sentence (shape [] or [1]), got shape "
+                f"{sentence.shape}; use FastTranslator for batches"
+            )
         if len(sentence.shape) == 0:
             sentence = sentence[tf.newaxis]  # a batch of one
 

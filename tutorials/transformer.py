@@ -414,8 +414,10 @@ save("attention_heads_unfamiliar.png")
 """
 ## Export the model
 
-`tt.ExportTranslator` keeps the tutorial's scalar `__call__` and adds a batched
-`serving_default` signature (deviation: the tutorial's export takes one string at a time).
+`tt.ExportTranslator` keeps the tutorial's scalar `__call__` and adds two batched
+signatures (deviation: the tutorial's export takes one string at a time and re-runs the
+model over the whole prefix per token): `serving_default`, the cached greedy decoder of
+`tt.FastTranslator`, which returns the same translations, and `beam_search`.
 `tftransformer export RUN` writes it in TensorFlow Serving's layout.
 """
 
@@ -423,7 +425,8 @@ export = tt.ExportTranslator(translator, max_length=max_length)
 before = export("este é o primeiro livro que eu fiz.").numpy()
 print(before)
 tf.saved_model.save(export, export_dir=str(OUT / "translator"),
-                    signatures={"serving_default": export.translate})  # fmt: skip
+                    signatures={"serving_default": export.translate,
+                                "beam_search": export.beam_search})  # fmt: skip
 reloaded = tf.saved_model.load(str(OUT / "translator"))
 after = reloaded("este é o primeiro livro que eu fiz.").numpy()
 print(after)
@@ -432,6 +435,9 @@ batch = reloaded.signatures["serving_default"](
     sentences=tf.constant(["este é o primeiro livro que eu fiz.", "bom dia!"])
 )["translations"]
 print(batch)
+assert batch.numpy()[0] == before, "cached greedy decoding returns the tutorial's translation"
+beams = reloaded.signatures["beam_search"](sentences=tf.constant(["bom dia!"]))["translations"]
+print(beams)
 
 """
 ## Conclusion

@@ -1,0 +1,193 @@
+"""Decoding speed: the tutorial's `Translator` vs the cached `FastTranslator`.
+
+Side by side in one run, with the tutorial's hyper-parameters (4 layers,
+d_model 128, dff 512, 8 heads) and vocabulary sizes (7765 pt / 7010 en),
+untrained weights, and `[END]` suppressed (its output bias pushed to -1e4) so
+that every method produces exactly `--tokens` tokens per sentence:
+
+  tutorial     the tutorial's `Translator` inside `tf.function`, one sentence
+               at a time (re-runs the whole model over the prefix per token);
+  greedy ...   `FastTranslator.greedy`, batched, with the key/value cache or
+               the input cache (see decoding.py), as a plain TF graph or
+               compiled with XLA (static, padded shapes); "default" is what
+               `FastTranslator()` picks (input cache, XLA);
+  beam4        `FastTranslator.beam_search(beam_size=4)`, default settings.
+
+For one sentence and for a batch of `--batch` sentences it prints seconds,
+ms per generated token (per sentence token for batches: total time / all
+tokens) and each method's speed-up over the tutorial method. Compilation
+and tracing are excluded (one warm-up call each); the best of `--repeats`
+timed calls is reported.
+
+    python benchmarks/decode.py [--tokens 128] [--batch 64] [--repeats 3] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tftransformer import FastTranslator, Transformer, TransformerConfig
+from tftransformer.corpus import load_corpus
+from tftransformer.tokenizers import RESERVED_TOKENS, CustomTokenizer, build_vocab
+
+TUTORIAL_VOCAB = {"pt": 7765, "en": 7010}
+
+
+def padded_vocab(words, size):
+    """`words` (reserved tokens first) filled up to `size` with unused pieces."""
+    vocab = list(dict.fromkeys(words))[:size]
+    filler = (f"##q{i}" for i in range(size))
+    while len(vocab) < size:
+        vocab.append(next(filler))
+    return vocab
+
+
+def tutorial_sized_tokenizers(workdir: Path):
+    """A pt/en `CustomTokenizer` pair with exactly the tutorial's vocabulary sizes.
+
+    The word pieces are learned from the embedded corpus and padded with
+    unused pieces, so the model's embedding and output sizes are the
+    tutorial's while tokenizing stays real.
+    """
+    pairs = load_corpus("embedded", "train")
+    tokenizers = tf.Module()
+    for index, lang in enumerate(("pt", "en")):
+        learned = build_vocab(pairs.map(lambda *pair, i=index: pair[i]), vocab_size=8000)
+        path = workdir / f"{lang}_vocab.txt"
+        vocab = padded_vocab(RESERVED_TOKENS + learned, TUTORIAL_VOCAB[lang])
+        path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+        setattr(tokenizers, lang, CustomTokenizer(RESERVED_TOKENS, str(path)))
+    return tokenizers
+
+
+def untrained_model_without_end(tokenizers, end_id):
+    keras.utils.set_random_seed(0)
+    model = Transformer.from_hparams(
+        TransformerConfig(),
+        input_vocab_size=int(tokenizers.pt.get_vocab_size()),
+        target_vocab_size=int(tokenizers.en.get_vocab_size()),
+    )
+    model.build(((None, None), (None, None)))
+    bias = model.final_layer.bias
+    bias.assign(tf.tensor_scatter_nd_update(bias, [[end_id]], [-1e4]))
+    return model
+
+
+def best_time(fn, repeats):
+    fn()  # warm-up: tracing and compilation
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--tutorial-sentences",
+        type=int,
+        default=None,
+        help="time the tutorial method on this many of the batch and scale up "
+        "(default: all of them)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="TensorFlow intra- and inter-op threads (default: TensorFlow's choice)",
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if args.smoke:
+        args.tokens, args.batch, args.repeats, args.tutorial_sentences = 6, 3, 1, 1
+
+    from tftransformer.translator import Translator
+
+    with tempfile.TemporaryDirectory() as workdir:
+        tokenizers = tutorial_sized_tokenizers(Path(workdir))
+        end_id = int(tokenizers.en.tokenize(tf.constant([""]))[0][1])
+        model = untrained_model_without_end(tokenizers, end_id)
+        sentences = [
+            pt.decode("utf-8")
+            for pt, _ in load_corpus("embedded", "test").take(args.batch).as_numpy_iterator()
+        ]
+        one = sentences[:1]
+
+        translator = Translator(tokenizers, model)
+        tutorial_fn = tf.function(
+            lambda s: translator(s, max_length=args.tokens)[1],
+            input_signature=[tf.TensorSpec([], tf.string)],
+        )
+
+        def tutorial(batch):
+            for sentence in batch:
+                tokens = tutorial_fn(tf.constant(sentence))
+                assert tokens.shape[0] == args.tokens + 1, tokens.shape
+
+        translators = {
+            (cache, xla): FastTranslator(tokenizers, model, jit_compile=xla, cache=cache)
+            for cache in ("keys_values", "inputs")
+            for xla in (False, True, None)
+        }
+
+        def check(found):
+            lengths = found["lengths"].numpy()
+            assert (lengths == args.tokens).all(), lengths
+
+        def greedy(cache, xla):
+            return lambda b: check(translators[cache, xla].greedy_ids(b, args.tokens))
+
+        def beam(cache, xla):
+            return lambda b: check(translators[cache, xla].beam_search_ids(b, 4, 0.6, args.tokens))
+
+        methods = {
+            "greedy kv-cache": greedy("keys_values", False),
+            "greedy kv-cache xla": greedy("keys_values", True),
+            "greedy input-cache": greedy("inputs", False),
+            "greedy input-cache xla": greedy("inputs", True),
+            "greedy default": greedy("inputs", None),
+            "beam4 default": beam("inputs", None),
+        }
+
+        rows = []
+        for label, batch in (("1 sentence", one), (f"{len(sentences)} sentences", sentences)):
+            sample = batch
+            if args.tutorial_sentences and len(batch) > args.tutorial_sentences:
+                sample = batch[: args.tutorial_sentences]
+            repeats = 1 if len(sample) > 1 else args.repeats
+            base = best_time(lambda s=sample: tutorial(s), repeats) * len(batch) / len(sample)
+            tokens = len(batch) * args.tokens
+            rows.append((label, "tutorial (tf.function)", base, tokens, 1.0))
+            for name, method in methods.items():
+                seconds = best_time(lambda m=method, b=batch: m(b), args.repeats)
+                rows.append((label, name, seconds, tokens, base / seconds))
+
+    print(f"\n{args.tokens} tokens per sentence, tutorial sizes, untrained, [END] suppressed")
+    print(f"{'batch':<14} {'method':<24} {'seconds':>9} {'ms/token':>9} {'speed-up':>9}")
+    for label, name, seconds, tokens, ratio in rows:
+        print(f"{label:<14} {name:<24} {seconds:9.3f} {1000 * seconds / tokens:9.3f} {ratio:8.1f}x")
+    greedy = {r[0]: r[2] for r in rows if r[1] == "greedy default"}
+    for label, name, seconds, *_ in rows:
+        if name.startswith("beam4"):
+            print(f"{label}: {name} time / greedy default time = {seconds / greedy[label]:.2f}")
+    return rows
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()

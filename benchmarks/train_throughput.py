@@ -1,0 +1,268 @@
+"""Training throughput: the tutorial's pipeline vs ours with the best options, per real token.
+
+With the tutorial's hyper-parameters (4 layers, d_model 128, dff 512, 8 heads,
+dropout 0.1, batch 64, `CustomSchedule` Adam, `masked_loss`), on two length
+distributions:
+
+- `embedded`: the embedded corpus's train split (real sentences, short);
+- `ted-like`: synthetic pairs whose lengths follow a TED-talk-like
+  distribution (log-normal, median ~20 words, long tail, trimmed at 128
+  tokens as the tutorial does), built from the embedded corpus's words.
+
+For each, side by side in one run (each configuration in its own child
+process, so its peak memory is its own):
+
+- `tutorial`: `make_batches` (pad to the batch's longest sentence), float32,
+  no XLA: the tutorial's pipeline;
+- `ours`: `make_bucketed_batches` (same examples, same 64 per batch, padded
+  to their length bucket) plus the options given by `--ours`.
+
+Prints steps/s, non-pad target tokens per second (wall clock, and per
+CPU-second of the process, which other load on a shared machine disturbs
+less), padding share, peak RSS, the model
+FLOP utilisation (useful FLOPs of the non-pad tokens per second over the
+measured matmul peak of this machine) and the ratio ours/tutorial; and the
+loss per token of both at the same token counts, to show the two learn alike.
+
+    python benchmarks/train_throughput.py [--seconds 60] [--ours bucket,bf16] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+OPTIONS = ("bucket", "bf16", "jit")
+
+
+def matmul_peak(dtype, n=1024, seconds=3.0):
+    """Measured GFLOP/s of an n×n matmul in `dtype` on this machine."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), dtype="float32")
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    mm = tf.function(lambda x, y: tf.matmul(x, y))
+    mm(a, b).numpy()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        mm(a, b).numpy()
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def train_flops(src_lengths, tgt_lengths, hp, vocab):
+    """Matmul FLOPs of one training step (forward + backward = 3× forward) for these lengths.
+
+    Per example with source length S and target length T: encoder layers
+    (Q/K/V/O projections, scores and weighted sum, feed-forward), decoder
+    layers (causal self-attention, cross-attention, feed-forward), the final
+    projection to the vocabulary.
+    """
+    d, f, n = hp["d_model"], hp["dff"], hp["num_layers"]
+    s = np.asarray(src_lengths, "float64")
+    t = np.asarray(tgt_lengths, "float64")
+    enc = n * (8 * s * d * d + 4 * s * s * d + 4 * s * d * f)
+    dec = n * (8 * t * d * d + 4 * t * t * d  # self-attention
+               + 4 * t * d * d + 4 * s * d * d + 4 * t * s * d  # cross-attention
+               + 4 * t * d * f)  # fmt: skip
+    final = 2 * t * d * vocab
+    return float(3 * np.sum(enc + dec + final))
+
+
+def ted_like_pairs(count, seed=0):
+    """(pt, en) string pairs with TED-like lengths, from the embedded corpus's words."""
+    from tftransformer.corpus import read_embedded
+
+    rows = read_embedded("train")
+    pt_words = " ".join(r.pt for r in rows).split()
+    en_words = " ".join(r.en for r in rows).split()
+    rng = np.random.default_rng(seed)
+    # TED talk sentences: median ~20 words, long right tail (log-normal).
+    words = np.clip(rng.lognormal(mean=np.log(20), sigma=0.55, size=count), 2, 150).astype(int)
+    pairs = []
+    for n in words:
+        m = max(1, int(round(n * rng.uniform(0.85, 1.15))))
+        pairs.append((" ".join(rng.choice(pt_words, n)), " ".join(rng.choice(en_words, m))))
+    return pairs
+
+
+def child(args):
+    """One configuration: train for `--seconds`, print a JSON line of measurements."""
+    import keras
+    import tensorflow as tf
+
+    from tftransformer.config import TransformerConfig
+    from tftransformer.corpus import load_corpus
+    from tftransformer.data import make_batches, make_bucketed_batches
+    from tftransformer.tokenizers import load_tokenizers
+    from tftransformer.trainer import TrainSettings, build_model
+
+    options = set(filter(None, args.options.split(",")))
+    tokenizers = load_tokenizers(args.tokenizers)
+    if args.data == "embedded":
+        ds = load_corpus("embedded", "train")
+    else:
+        pt, en = zip(*ted_like_pairs(args.pairs), strict=True)
+        ds = tf.data.Dataset.from_tensor_slices((list(pt), list(en)))
+    hp = TransformerConfig() if not args.smoke else TransformerConfig(num_layers=1, d_model=16,
+                                                                      dff=32, num_heads=2)
+    settings = TrainSettings(
+        hparams=hp,
+        bucket="bucket" in options,
+        mixed_precision="bf16" if "bf16" in options else None,
+        jit_compile="jit" in options,
+    )
+    keras.utils.set_random_seed(0)
+    batcher = make_bucketed_batches if settings.bucket else make_batches
+    batches = batcher(ds, tokenizers, seed=0).repeat()
+    model = build_model(settings, tokenizers)
+    vocab = int(tokenizers.en.get_vocab_size())
+
+    losses, tokens, cells = [], [], []
+    flops_useful = 0.0
+    steps, timed_steps, start = 0, 0, None
+    for (src, tgt_in), labels in batches:
+        model.reset_metrics()
+        loss = model.train_on_batch((src, tgt_in), labels, return_dict=True)["loss"]
+        labels = labels.numpy()
+        real = labels != 0
+        losses.append(float(loss))
+        tokens.append(int(real.sum()))
+        cells.append(labels.size)
+        steps += 1
+        if steps == args.warmup:  # tracing (and XLA compiles) done; start the clock
+            start, cpu_start = time.perf_counter(), time.process_time()
+            continue
+        if start is not None:
+            timed_steps += 1
+            src_len = (src.numpy() != 0).sum(axis=1)
+            flops_useful += train_flops(src_len, real.sum(axis=1), hp.to_dict(), vocab)
+            if time.perf_counter() - start >= args.seconds:
+                break
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
+    timed_tokens = sum(tokens[args.warmup :])
+    print(json.dumps(dict(
+        data=args.data, options=sorted(options), steps_per_s=timed_steps / elapsed,
+        tokens_per_s=timed_tokens / elapsed, tokens_per_cpu_s=timed_tokens / cpu,
+        pad_share=1 - sum(tokens[args.warmup:]) / sum(cells[args.warmup:]),
+        useful_gflops=flops_useful / elapsed / 1e9,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        losses=losses, tokens=tokens,
+    )))  # fmt: skip
+
+
+def loss_at_tokens(result, marks, window):
+    """Token-weighted mean training loss of the batches within ±window tokens of each mark.
+
+    Weighting by each batch's non-pad tokens makes it a loss *per token*: bucketed
+    batches of short sentences hold fewer tokens than batches of long ones.
+    """
+    tokens = np.asarray(result["tokens"], "float64")
+    middle = np.cumsum(tokens) - tokens / 2
+    losses = np.asarray(result["losses"])
+    out = []
+    for mark in marks:
+        near = np.abs(middle - mark) <= window
+        out.append(float(np.sum(losses[near] * tokens[near]) / np.sum(tokens[near])))
+    return out
+
+
+def run_child(args, data, options, tokenizers_dir):
+    argv = [sys.executable, __file__, "--child", "--data", data, "--options", options,
+            "--tokenizers", tokenizers_dir, "--seconds", str(args.seconds),
+            "--warmup", str(args.warmup), "--pairs", str(args.pairs)]  # fmt: skip
+    if args.smoke:
+        argv.append("--smoke")
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=args.seconds * 4 + 300)
+    if result.returncode != 0:
+        raise SystemExit(f"{data} {options or 'tutorial'} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="timed seconds per config")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed first steps")
+    parser.add_argument("--ours", default="bucket,bf16", help=f"comma list of {', '.join(OPTIONS)}")
+    parser.add_argument("--data", default="embedded,ted-like")
+    parser.add_argument("--pairs", type=int, default=4000, help="synthetic TED-like pairs")
+    parser.add_argument("--save", help="also write the raw measurements (JSON) here")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, a few seconds")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--options", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--tokenizers", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    unknown = set(filter(None, args.ours.split(","))) - set(OPTIONS)
+    if unknown:
+        parser.error(f"--ours: unknown option(s) {sorted(unknown)}; choose from {OPTIONS}")
+    if args.smoke:
+        args.seconds, args.warmup, args.pairs = min(args.seconds, 3.0), 2, 200
+    if args.child:
+        return child(args)
+
+    from tftransformer.corpus import load_corpus
+    from tftransformer.tokenizers import build_tokenizers, save_tokenizers
+
+    with tempfile.TemporaryDirectory(prefix="bench-tok-") as tmp:
+        save_tokenizers(
+            build_tokenizers(load_corpus("embedded", "train"), vocab_dir=f"{tmp}/vocab"),
+            f"{tmp}/saved",
+        )
+        peaks = {} if args.smoke else {"float32": matmul_peak("float32"),
+                                       "bfloat16": matmul_peak("bfloat16")}  # fmt: skip
+        rows = []
+        for data in args.data.split(","):
+            base = run_child(args, data, "", f"{tmp}/saved")
+            ours = run_child(args, data, args.ours, f"{tmp}/saved")
+            rows.append((data, base, ours))
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as f:
+            json.dump(rows, f)
+
+    print(f"Tutorial hyper-parameters, batch 64; {args.seconds:.0f} s timed per configuration "
+          f"after {args.warmup} warm-up steps; ours = {args.ours}.")  # fmt: skip
+    if peaks:
+        print(f"Measured matmul peak (1024², this machine): float32 {peaks['float32']:.1f} "
+              f"GFLOP/s, bfloat16 {peaks['bfloat16']:.1f} GFLOP/s")  # fmt: skip
+    print()
+    print("| data | pipeline | steps/s | non-pad target tokens/s | ratio | tokens/CPU-s "
+          "| ratio | pad share | peak RSS MB | MFU |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for data, base, ours in rows:
+        for name, r in (("tutorial", base), (f"ours ({args.ours})", ours)):
+            peak = peaks.get("bfloat16" if "bf16" in r["options"] else "float32")
+            mfu = f"{100 * r['useful_gflops'] / peak:.1f}%" if peak else "-"
+            ratio = r["tokens_per_s"] / base["tokens_per_s"]
+            cpu_ratio = r["tokens_per_cpu_s"] / base["tokens_per_cpu_s"]
+            print(f"| {data} | {name} | {r['steps_per_s']:.2f} | {r['tokens_per_s']:.0f} "
+                  f"| {ratio:.2f}× | {r['tokens_per_cpu_s']:.0f} | {cpu_ratio:.2f}× "
+                  f"| {100 * r['pad_share']:.0f}% | {r['peak_rss_mb']:.0f} | {mfu} |")  # fmt: skip
+    print()
+    print("Training loss per token (token-weighted mean of the batches within ±10% of the "
+          "tokens seen; same start weights):")  # fmt: skip
+    for data, base, ours in rows:
+        total = min(sum(base["tokens"]), sum(ours["tokens"]))
+        marks = np.linspace(0.15, 0.85, 5) * total
+        noise = float(np.std(np.diff(base["losses"]))) / np.sqrt(2)
+        print(f"  {data}: single-batch loss noise (std) {noise:.3f}")
+        window = 0.1 * total
+        for mark, lb, lo in zip(marks, loss_at_tokens(base, marks, window),
+                                loss_at_tokens(ours, marks, window), strict=True):  # fmt: skip
+            print(f"    {mark:>9.0f} tokens: tutorial {lb:.3f}  ours {lo:.3f}  "
+                  f"diff {lo - lb:+.3f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

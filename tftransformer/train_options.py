@@ -1,0 +1,90 @@
+"""The opt-in training options of `tftransformer train` (issue 7), checked and applied.
+
+All are off by default, which is the tutorial's training: float32, no XLA,
+`masked_loss` without smoothing, one device, batches padded to their longest
+sentence. `trainer.build_model` and `trainer.make_datasets` apply them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+
+from tftransformer.distribute import STRATEGIES
+from tftransformer.rundir import RunError
+from tftransformer.training import MaskedLoss, masked_loss
+
+# --mixed-precision value -> Keras dtype policy (variables stay float32).
+PRECISION_POLICIES = {"bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def _name(field, source):
+    """The option as the user wrote it: a `--flag`, or `file: field`."""
+    return f"--{field.replace('_', '-')}" if source is None else f"{source}: {field}"
+
+
+def check_train_options(settings, source=None) -> None:
+    """`RunError` naming the option and value if the issue-7 options are unusable.
+
+    `source` is the config file the settings came from (None: the command line).
+    """
+    precision = settings.mixed_precision
+    if precision is not None and precision not in PRECISION_POLICIES:
+        raise RunError(
+            f"{_name('mixed_precision', source)} must be bf16 or fp16, got {precision!r}"
+        )
+    if settings.strategy not in STRATEGIES:
+        raise RunError(
+            f"{_name('strategy', source)} must be one of {', '.join(STRATEGIES)}, "
+            f"got {settings.strategy!r}"
+        )
+    if not isinstance(settings.jit_compile, bool):
+        raise RunError(f"{_name('jit_compile', source)} must be true or false, "
+                       f"got {settings.jit_compile!r}")  # fmt: skip
+    smoothing = settings.label_smoothing
+    if (
+        isinstance(smoothing, bool)
+        or not isinstance(smoothing, (int, float))
+        or not 0 <= smoothing < 1
+    ):
+        raise RunError(
+            f"{_name('label_smoothing', source)} must be a number in [0, 1), got {smoothing!r}"
+        )
+    budget = settings.tokens_per_batch
+    if budget is not None:
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise RunError(
+                f"{_name('tokens_per_batch', source)} must be a positive integer, got {budget!r}"
+            )
+        if not settings.bucket:
+            raise RunError(
+                f"{_name('tokens_per_batch', source)} {budget} needs "
+                f"{_name('bucket', source)} (a token budget sizes length-bucketed batches)"
+            )
+
+
+@contextlib.contextmanager
+def dtype_policy(precision):
+    """Keras' global dtype policy set for `precision` (None: float32) inside the block.
+
+    Deviation from tutorial (opt-in, `--mixed-precision`): layers created in
+    the block compute in bfloat16/float16 with float32 variables.
+    """
+    if precision is None:
+        yield
+        return
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(PRECISION_POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def training_loss(settings, strategy):
+    """The tutorial's `masked_loss`, unless smoothing or several replicas need `MaskedLoss`."""
+    if not settings.label_smoothing and strategy.num_replicas_in_sync == 1:
+        return masked_loss
+    # Deviation from tutorial (opt-in): see `MaskedLoss`.
+    return MaskedLoss(label_smoothing=settings.label_smoothing)
