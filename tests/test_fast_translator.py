@@ -231,3 +231,23 @@ def test_decode_benchmark_smoke_run():
     ):
         assert name in result.stdout
     assert "beam4 default time / greedy default time" in result.stdout
+
+
+def test_mixed_precision_model_decodes_in_float32(tokenizers):
+    """A model trained under a bf16 policy (float32 variables) decodes, in float32."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = Transformer(**TINY, **TINY_VOCAB)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    context = tf.constant([[5, 6, 7, 8, 0, 0]], tf.int64)
+    target = tf.constant([[2, 5, 6, 7]], tf.int64)
+    full = tf.cast(model([context, target], training=False), tf.float32).numpy()
+    decoder = IncrementalDecoder(model, cache="inputs")
+    state, weights = decoder.start(context, 4), decoder.weights()
+    logits = []
+    for t in range(4):
+        step_logits, state = decoder.step(state, target, tf.constant(t), weights)
+        assert step_logits.dtype == tf.float32
+        logits.append(step_logits.numpy())
+    np.testing.assert_allclose(np.stack(logits, axis=1), full, atol=0.05)  # bf16 rounding

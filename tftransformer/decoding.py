@@ -101,9 +101,7 @@ class IncrementalDecoder:
         def dense(layer):
             return tensor(layer.kernel), tensor(layer.bias)
 
-        def projection(einsum_dense):  # (d_model, heads, dim) -> (d_model, heads * dim)
-            kernel, bias = dense(einsum_dense)
-            return tf.reshape(kernel, [self.d_model, -1]), tf.reshape(bias, [-1])
+        projection = self._projection
 
         def fold_query_key(mha):
             """x -> per head (x Wq + bq) Wk^T / sqrt(key_dim): (d_model, heads * d_model)."""
@@ -158,6 +156,12 @@ class IncrementalDecoder:
             "final": dense(self.transformer.final_layer),
         }
 
+    def _projection(self, einsum_dense):
+        """An EinsumDense (d_model, heads, dim) as a (d_model, heads * dim) matrix and bias."""
+        kernel = tf.convert_to_tensor(einsum_dense.kernel)
+        bias = tf.convert_to_tensor(einsum_dense.bias)
+        return tf.reshape(kernel, [self.d_model, -1]), tf.reshape(bias, [-1])
+
     # -- encoder side ---------------------------------------------------------
 
     def start(self, context_ids, max_length):
@@ -171,7 +175,12 @@ class IncrementalDecoder:
         transformer = self.transformer
         context_mask = transformer.encoder.compute_mask(context_ids)  # (rows, input_tokens)
         context = transformer.encoder(context_ids, training=False)  # (rows, input_tokens, d_model)
-        context = tf.identity(context)  # the mask travels separately
+        # The weights are float32 variables even under a mixed-precision
+        # policy; the cached decoder computes in float32 throughout (a
+        # bf16/fp16 model's own forward pass rounds more, so its greedy
+        # tokens may differ in near-ties). A fresh tensor also drops the
+        # Keras mask, which travels separately.
+        context = tf.cast(context, tf.float32)
         rows = tf.shape(context_ids)[0]
         positions = max_length if self.static else 0
         state = {"context_mask": context_mask}
@@ -184,8 +193,7 @@ class IncrementalDecoder:
         for i, layer in enumerate(self.layers):
             mha = layer.cross_attention.mha
             for name, dense in (("k", mha._key_dense), ("v", mha._value_dense)):
-                kernel = tf.reshape(tf.convert_to_tensor(dense.kernel), [self.d_model, -1])
-                bias = tf.reshape(tf.convert_to_tensor(dense.bias), [-1])
+                kernel, bias = self._projection(dense)
                 projected = tf.einsum("rsd,dk->rsk", context, kernel) + bias
                 projected = tf.reshape(projected, [rows, -1, self.heads, self.key_dim])
                 state[f"cross_{name}{i}"] = tf.transpose(projected, [0, 2, 1, 3])
