@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tftransformer import __version__
+from tftransformer.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
 from tftransformer.classifier import TransformerClassifier, classifier_loss_and_metrics
 from tftransformer.config import TransformerConfig
 from tftransformer.data import MAX_TOKENS
@@ -33,12 +34,7 @@ from tftransformer.tokenizers import (
     save_tokenizers,
     write_vocab_file,
 )
-from tftransformer.trainer import (
-    RunBackup,
-    check_same_run,
-    raise_if_stopped_on_nan,
-    restore_backup,
-)
+from tftransformer.trainer import check_same_run
 
 
 @dataclasses.dataclass
