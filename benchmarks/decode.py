@@ -67,10 +67,10 @@ def tutorial_sized_tokenizers(workdir: Path):
     return tokenizers
 
 
-def untrained_model_without_end(tokenizers, end_id):
+def untrained_model_without_end(tokenizers, end_id, config=None):
     keras.utils.set_random_seed(0)
     model = Transformer.from_hparams(
-        TransformerConfig(),
+        config or TransformerConfig(),
         input_vocab_size=int(tokenizers.pt.get_vocab_size()),
         target_vocab_size=int(tokenizers.en.get_vocab_size()),
     )
@@ -121,7 +121,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as workdir:
         tokenizers = tutorial_sized_tokenizers(Path(workdir))
         end_id = int(tokenizers.en.tokenize(tf.constant([""]))[0][1])
-        model = untrained_model_without_end(tokenizers, end_id)
+        # --smoke checks that every method runs, on a 1-layer model (tracing and XLA
+        # compilation of the tutorial's 4 layers would dominate a CI run).
+        small = TransformerConfig(num_layers=1, d_model=32, dff=64, num_heads=2)
+        model = untrained_model_without_end(tokenizers, end_id, small if args.smoke else None)
         sentences = [
             pt.decode("utf-8")
             for pt, _ in load_corpus("embedded", "test").take(args.batch).as_numpy_iterator()
@@ -177,7 +180,8 @@ def main(argv=None):
                 seconds = best_time(lambda m=method, b=batch: m(b), args.repeats)
                 rows.append((label, name, seconds, tokens, base / seconds))
 
-    print(f"\n{args.tokens} tokens per sentence, tutorial sizes, untrained, [END] suppressed")
+    sizes = "smoke sizes" if args.smoke else "tutorial sizes"
+    print(f"\n{args.tokens} tokens per sentence, {sizes}, untrained, [END] suppressed")
     print(f"{'batch':<14} {'method':<24} {'seconds':>9} {'ms/token':>9} {'speed-up':>9}")
     for label, name, seconds, tokens, ratio in rows:
         print(f"{label:<14} {name:<24} {seconds:9.3f} {1000 * seconds / tokens:9.3f} {ratio:8.1f}x")

@@ -70,12 +70,40 @@ TINY_CLASSIFY_FLAGS = [
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A translator run dir trained for one epoch on a tiny config (through the CLI)."""
+def _tiny_training(tmp_path_factory):
+    """`tftransformer train` on a tiny config, once per session: (run dir, what it printed)."""
+    import contextlib
+    import io
+
     from tftransformer.cli import main
 
     out = tmp_path_factory.mktemp("tiny_run") / "pt_en"
-    assert main(["train", "--out", str(out), "--epochs", "1", *TINY_TRAIN_FLAGS]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["train", "--out", str(out), "--epochs", "1", *TINY_TRAIN_FLAGS]) == 0
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_run(_tiny_training):
+    """A translator run dir trained for one epoch on a tiny config (through the CLI).
+
+    Shared by every test: tests that change a run work on a copy (`tiny_run_copy`).
+    """
+    return _tiny_training[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_run_printed(_tiny_training):
+    """Everything `tftransformer train` printed on stdout while training `tiny_run`."""
+    return _tiny_training[1]
+
+
+def copy_run(run, out):
+    """A copy of run dir `run` at `out`, without its exports (each test makes its own)."""
+    import shutil
+
+    shutil.copytree(run, out, ignore=shutil.ignore_patterns("export"))
     return out
 
 

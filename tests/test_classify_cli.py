@@ -67,6 +67,7 @@ def test_export_layout(classifier_run):
     assert (root / "1" / "saved_model.pb").exists()
 
 
+@pytest.mark.slow
 def test_benchmark_smoke(capsys):
     sys.path.insert(0, "benchmarks")
     try:

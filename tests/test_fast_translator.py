@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import TINY, TINY_VOCAB
+from decisive import decisive_rows, target_ids
 
 from tftransformer import FastTranslator, Transformer
 from tftransformer.corpus import load_corpus
@@ -53,6 +54,19 @@ def tutorial_tokens(tokenizers, trained, held_out):
     return [[t.decode() for t in translate(tf.constant(s)).numpy()] for s in held_out]
 
 
+@pytest.fixture(scope="module")
+def decisive(tokenizers, trained, held_out, tutorial_tokens):
+    """Held-out rows whose tutorial greedy path has no near-tied logit (see decisive.py).
+
+    Only on these are token-for-token equalities between decoders guaranteed.
+    """
+    contexts = tokenizers.pt.tokenize(tf.constant(held_out)).to_tensor().numpy()
+    rows = [target_ids(tokenizers, pieces) for pieces in tutorial_tokens]
+    chosen = decisive_rows(trained, contexts, rows)
+    assert len(chosen) >= HELD_OUT * 3 // 4, f"test model too indecisive: rows {chosen}"
+    return chosen
+
+
 def pieces(tokenizers, ids):
     """Word pieces of one row of ids, up to and including [END] (no padding)."""
     ids = np.asarray(ids)
@@ -88,27 +102,34 @@ def test_cached_decode_matches_full_decode(static, cache):
 @pytest.mark.parametrize("cache", ["keys_values", "inputs"])
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_cached_greedy_equals_tutorial_translator(
-    tokenizers, trained, held_out, tutorial_tokens, jit_compile, cache
+    tokenizers, trained, held_out, tutorial_tokens, decisive, jit_compile, cache
 ):
     fast = FastTranslator(tokenizers, trained, MAX_LENGTH, jit_compile=jit_compile, cache=cache)
     batched = fast.greedy_ids(held_out)["ids"].numpy()
     assert batched.shape == (HELD_OUT, MAX_LENGTH + 1)
-    assert [pieces(tokenizers, row) for row in batched] == tutorial_tokens
-    one_by_one = [fast.greedy_ids([s])["ids"].numpy()[0] for s in held_out[:6]]
-    assert [pieces(tokenizers, row) for row in one_by_one] == tutorial_tokens[:6]
+    # Token for token on every row without a near-tie (other rows may flip on float rounding).
+    for row in decisive:
+        assert pieces(tokenizers, batched[row]) == tutorial_tokens[row], row
+    for row in decisive[:6]:
+        one = fast.greedy_ids([held_out[row]])["ids"].numpy()[0]
+        assert pieces(tokenizers, one) == tutorial_tokens[row], row
+    first = decisive[0]
     translator = Translator(tokenizers, trained)
-    expected = translator(tf.constant(held_out[0]), max_length=MAX_LENGTH)[0].numpy()
-    assert fast.greedy(held_out[:1]).numpy()[0] == expected
+    expected = translator(tf.constant(held_out[first]), max_length=MAX_LENGTH)[0].numpy()
+    assert fast.greedy(held_out[first : first + 1]).numpy()[0] == expected
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cache, jit_compile", [("keys_values", False), ("inputs", True)])
-def test_beam_size_one_is_greedy(tokenizers, trained, held_out, jit_compile, cache):
+def test_beam_size_one_is_greedy(tokenizers, trained, held_out, decisive, jit_compile, cache):
     fast = FastTranslator(tokenizers, trained, MAX_LENGTH, jit_compile=jit_compile, cache=cache)
     greedy = fast.greedy_ids(held_out)
     beam = fast.beam_search_ids(held_out, beam_size=1, alpha=0.6)
-    np.testing.assert_array_equal(beam["ids"].numpy()[:, 0], greedy["ids"].numpy())
-    np.testing.assert_array_equal(beam["lengths"].numpy()[:, 0], greedy["lengths"].numpy())
+    # Beam and greedy batch their logits differently: equal tokens where no near-tie.
+    np.testing.assert_array_equal(beam["ids"].numpy()[decisive, 0], greedy["ids"].numpy()[decisive])
+    np.testing.assert_array_equal(
+        beam["lengths"].numpy()[decisive, 0], greedy["lengths"].numpy()[decisive]
+    )
     np.testing.assert_allclose(beam["log_probs"].numpy()[:, 0], greedy["log_probs"], rtol=1e-5)
 
 
@@ -150,8 +171,14 @@ def test_beam_search_agrees_across_caches_and_xla(tokenizers, trained, held_out)
     xla = FastTranslator(tokenizers, trained, MAX_LENGTH, jit_compile=True, cache="inputs")
     a = plain.beam_search_ids(held_out[:8], beam_size=3, alpha=0.6)
     b = xla.beam_search_ids(held_out[:8], beam_size=3, alpha=0.6)
-    np.testing.assert_array_equal(a["ids"].numpy()[:, 0], b["ids"].numpy()[:, 0])
+    # The best hypotheses' scores agree within float32 noise of two computations; their
+    # tokens are equal wherever the best beam leads the second by more than that noise
+    # (a near-tie between two distinct hypotheses may be ordered either way).
     np.testing.assert_allclose(a["scores"].numpy(), b["scores"].numpy(), atol=1e-4)
+    lead = a["scores"].numpy()[:, 0] - a["scores"].numpy()[:, 1]
+    clear = np.flatnonzero(lead > 1e-3)
+    assert len(clear) >= 6, lead
+    np.testing.assert_array_equal(a["ids"].numpy()[clear, 0], b["ids"].numpy()[clear, 0])
     texts = plain.beam_search(held_out[:8], beam_size=3)
     assert texts.shape == (8,) and texts.dtype == tf.string
     best, scores = plain.n_best(held_out[:2], 3)

@@ -11,6 +11,7 @@ import json
 import shutil
 
 import pytest
+from conftest import TINY_TRAIN_FLAGS
 
 from tftransformer.cli import main
 from tftransformer.rundir import RunDir
@@ -53,10 +54,7 @@ def fails_cleanly(argv, capsys, *needles, root=None):
     return err
 
 
-TRAIN_FLAGS = [
-    "--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
-    "--batch-size", "16", "--limit", "24", "--warmup-steps", "10",
-]  # fmt: skip
+TRAIN_FLAGS = TINY_TRAIN_FLAGS
 
 
 # --- corpus files ------------------------------------------------------------------------

@@ -83,6 +83,7 @@ def reference(tiny_tokenizers, tmp_path_factory):
             "steps": int(model.optimizer.iterations)}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_seed_give_identical_weights(new_run, reference):
     model, _tok, history = train_run(new_run("again"), tiny_settings(REFERENCE_EPOCHS), verbose=0)
     assert_same_weights(reference["weights"], weights_of(model))
@@ -104,6 +105,7 @@ class _InterruptAt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(new_run, reference):
     """Dropout on (0.1): the dropout seeds are restored along with weights and optimizer."""
     out = new_run("resumed")
