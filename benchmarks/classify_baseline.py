@@ -4,7 +4,7 @@ On the same train/validation/test splits (default: the embedded corpus's
 topic tags, English side), side by side in one run:
 
   1. `TransformerClassifier` (the translator's encoder, mean pooling, one
-     sigmoid per label, binary cross-entropy) — `tftransformer.classify`;
+     sigmoid per label, binary cross-entropy) — `tftransformer.runs.classify`;
   2. a recurrent baseline in Keras: Embedding -> LSTM -> final hidden state ->
      Dense(num_labels) with one sigmoid per label (the classic RNN recipe),
      on the same token ids;
@@ -26,15 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tftransformer.classify import (
-    ClassifySettings,
-    f1_scores,
-    predict_scores,
-    tokenize_texts,
-    train_classifier,
-)
+from tftransformer.classification.export import tokenize_texts
+from tftransformer.classification.labelled import read_labelled
+from tftransformer.classification.metrics import f1_scores
 from tftransformer.config import TransformerConfig
-from tftransformer.labelled import read_labelled
+from tftransformer.runs.classify import ClassifySettings, predict_scores, train_classifier
 
 
 def lstm_baseline(tokenizer, vocab, train, val, test, settings, units=128):

@@ -104,8 +104,8 @@ def child(args):
     from tftransformer.config import TransformerConfig
     from tftransformer.corpus import load_corpus
     from tftransformer.data import make_batches, make_bucketed_batches
+    from tftransformer.runs.train import TrainSettings, build_model
     from tftransformer.tokenizers import load_tokenizers
-    from tftransformer.trainer import TrainSettings, build_model
 
     options = set(filter(None, args.options.split(",")))
     tokenizers = load_tokenizers(args.tokenizers)

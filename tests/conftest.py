@@ -58,15 +58,14 @@ def tokenizers(tokenizers_dir):
     return load_tokenizers(tokenizers_dir)
 
 
+# The one tiny model every trained test run uses: CLI flags, and the same as a config.
+TINY_MODEL_FLAGS = ["--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2"]
+TINY_HPARAMS = dict(num_layers=1, d_model=16, dff=32, num_heads=2)
 # Tiny trained runs, built once per session for the reliability tests.
 TINY_TRAIN_FLAGS = [
-    "--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
-    "--batch-size", "16", "--limit", "24", "--warmup-steps", "10",
+    *TINY_MODEL_FLAGS, "--batch-size", "16", "--limit", "24", "--warmup-steps", "10",
 ]  # fmt: skip
-TINY_CLASSIFY_FLAGS = [
-    "--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
-    "--limit", "48", "--batch-size", "16",
-]  # fmt: skip
+TINY_CLASSIFY_FLAGS = [*TINY_MODEL_FLAGS, "--limit", "48", "--batch-size", "16"]
 
 
 @pytest.fixture(scope="session")
@@ -111,7 +110,7 @@ def copy_run(run, out):
 def tiny_translator_export(tiny_run):
     """`tftransformer export` of `tiny_run`: the SavedModel directory."""
     from tftransformer.cli import main
-    from tftransformer.rundir import RunDir
+    from tftransformer.runs.rundir import RunDir
 
     root = RunDir(tiny_run).export_root("translator")
     assert main(["export", str(tiny_run), "--version", "1"]) == 0
@@ -131,7 +130,7 @@ def tiny_classifier_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_classifier_export(tiny_classifier_run):
     from tftransformer.cli import main
-    from tftransformer.rundir import RunDir
+    from tftransformer.runs.rundir import RunDir
 
     assert main(["classify", "export", str(tiny_classifier_run), "--version", "1"]) == 0
     return RunDir(tiny_classifier_run).export_root("classifier") / "1"

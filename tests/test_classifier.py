@@ -10,15 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tftransformer.classifier import TransformerClassifier, classifier_loss_and_metrics
-from tftransformer.classify import (
-    ClassifySettings,
-    ExportClassifier,
-    build_text_tokenizer,
-    f1_scores,
-    tokenize_texts,
-)
+from tftransformer.classification.export import ExportClassifier, tokenize_texts
+from tftransformer.classification.metrics import f1_scores
+from tftransformer.classification.model import TransformerClassifier, classifier_loss_and_metrics
 from tftransformer.export import save_servable
+from tftransformer.runs.classify import ClassifySettings, build_text_tokenizer
 from tftransformer.tokenizers import load_tokenizers
 
 FILLER = "the a of to and in is it that was for on with as at by this from or have".split()

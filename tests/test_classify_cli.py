@@ -5,12 +5,12 @@ import json
 import sys
 
 import pytest
+from conftest import TINY_MODEL_FLAGS
 
 from tftransformer.cli import main
-from tftransformer.rundir import RunDir
+from tftransformer.runs.rundir import RunDir
 
-TINY = ["--num-layers", "1", "--d-model", "16", "--dff", "32", "--num-heads", "2",
-        "--limit", "64", "--batch-size", "16"]  # fmt: skip
+TINY = [*TINY_MODEL_FLAGS, "--limit", "64", "--batch-size", "16"]
 
 
 @pytest.fixture(scope="module")

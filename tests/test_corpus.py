@@ -21,7 +21,7 @@ def embedded():
 
 def test_embedded_corpus_size_and_splits(embedded):
     sizes = {split: len(rows) for split, rows in embedded.items()}
-    assert sizes == {"train": 3576, "validation": 199, "test": 199}  # as in data/README.md
+    assert sizes == {"train": 3576, "validation": 199, "test": 199}  # as in resources/README.md
     total = sum(sizes.values())
     assert total >= 3000
     assert 0.85 < sizes["train"] / total < 0.95

@@ -2,7 +2,7 @@ import pytest
 import tensorflow as tf
 
 from tftransformer.corpus import read_embedded
-from tftransformer.evaluate import corpus_scores, normalize_like_tokenizer
+from tftransformer.runs.scoring import corpus_scores, normalize_like_tokenizer
 
 
 def test_normalization_matches_the_tokenizer_round_trip(tokenizers):

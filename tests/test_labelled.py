@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tftransformer.corpus import CorpusError, embedded_tags
-from tftransformer.labelled import (
+from tftransformer.classification.labelled import (
     GOEMOTIONS_LABELS,
     LabelError,
     LabelledText,
     LabelVocab,
     read_labelled,
 )
+from tftransformer.corpus import CorpusError, embedded_tags
 
 
 def test_embedded_topic_tags_are_multilabel_examples():

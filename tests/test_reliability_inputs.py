@@ -20,10 +20,11 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tftransformer import FastTranslator
 from tftransformer.cli import main
+from tftransformer.runs.run import load_run
 from tftransformer.tokenizers import RESERVED_TOKENS, load_tokenizers
 from tftransformer.translator import Translator, make_translate_fn
-from tftransformer.workflow import load_run
 
 # The hostile strings (bytes where Python strings cannot carry them).
 BAD_TEXTS = {
@@ -131,18 +132,10 @@ def test_translator_wrong_type_or_rank(loaded, sentence, error, needle):
 # --- FastTranslator ------------------------------------------------------------------------
 
 
-def _fast_translator_class():
-    import tftransformer
-
-    if not hasattr(tftransformer, "FastTranslator"):
-        pytest.skip("tftransformer.FastTranslator does not exist yet (fast inference, issue 8)")
-    return tftransformer.FastTranslator
-
-
 @pytest.fixture(scope="module")
 def fast(loaded):
     _settings, tokenizers, model = loaded
-    return _fast_translator_class()(tokenizers, model, max_length=12, jit_compile=False)
+    return FastTranslator(tokenizers, model, max_length=12, jit_compile=False)
 
 
 @pytest.fixture(params=["greedy", "beam_search"])
@@ -159,7 +152,7 @@ def test_fast_translator_mixed_batch(fast_decode):
 def test_fast_translator_with_xla_mixed_batch(loaded):
     """The default (XLA-compiled, padded shapes) path on the same hostile batch."""
     _settings, tokenizers, model = loaded
-    fast = _fast_translator_class()(tokenizers, model, max_length=4)
+    fast = FastTranslator(tokenizers, model, max_length=4)
     outputs = fast.greedy(tf.constant([as_bytes(t) for t in MIXED_BATCH]))
     check_translations(outputs, len(MIXED_BATCH), max_tokens=4)
 

@@ -19,12 +19,13 @@ import time
 import keras
 import numpy as np
 import pytest
+from conftest import TINY_HPARAMS as TINY
 
 from tftransformer.config import TransformerConfig
-from tftransformer.rundir import RunDir, RunError
-from tftransformer.trainer import TrainSettings, train_run
+from tftransformer.runs.rundir import RunDir, RunError
+from tftransformer.runs.train import TrainSettings, train_run
 
-TINY_HPARAMS = TransformerConfig(num_layers=1, d_model=16, dff=32, num_heads=2)
+TINY_HPARAMS = TransformerConfig(**TINY)
 
 
 def tiny_settings(epochs, **overrides):
@@ -35,7 +36,7 @@ def tiny_settings(epochs, **overrides):
 @pytest.fixture(scope="module")
 def tiny_tokenizers(tmp_path_factory):
     """The tokenizers every tiny run here learns (first 24 train pairs), built once."""
-    from tftransformer.trainer import prepare_tokenizers
+    from tftransformer.runs.train import prepare_tokenizers
 
     run = RunDir(tmp_path_factory.mktemp("tok") / "run")
     prepare_tokenizers(run, tiny_settings(1), log=lambda *_: None)
@@ -136,8 +137,8 @@ class _PoisonAt(keras.callbacks.Callback):
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_backup(new_run):
+    from tftransformer.runs.train import build_model
     from tftransformer.tokenizers import load_tokenizers
-    from tftransformer.trainer import build_model
 
     out = new_run("nan")
     run = RunDir(out)
@@ -160,7 +161,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_backup(new_run):
 
 
 def test_nan_loss_stops_classifier_training(tmp_path):
-    from tftransformer.classify import ClassifySettings, train_classifier
+    from tftransformer.runs.classify import ClassifySettings, train_classifier
 
     settings = ClassifySettings(epochs=2, batch_size=16, limit=48, hparams=TINY_HPARAMS)
     with pytest.raises(RunError, match="NaN or Inf"):
@@ -181,7 +182,7 @@ TRAIN_SCRIPT = """
 import sys
 import keras
 from tftransformer.config import TransformerConfig
-from tftransformer.trainer import TrainSettings, train_run
+from tftransformer.runs.train import TrainSettings, train_run
 
 class Steps(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
@@ -306,8 +307,8 @@ def test_stale_temporaries_are_swept_on_resume(reference, tmp_path):
     """What a killed process leaves under temporary names is removed; nothing else is."""
     import shutil
 
+    from tftransformer.runs.train import build_model, restore_backup
     from tftransformer.tokenizers import load_tokenizers
-    from tftransformer.trainer import build_model, restore_backup
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(reference["path"], run.path)

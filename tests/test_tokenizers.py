@@ -145,3 +145,12 @@ def test_save_is_atomic_and_keeps_the_old_model_on_failure(tokenizers, tmp_path,
     assert sorted(p.name for p in target.rglob("*")) == before
     assert [p.name for p in tmp_path.iterdir()] == ["toks"]  # no staging left behind
     assert load_tokenizers(target).en.get_vocab_size() > 4
+
+
+def test_detokenize_a_leading_continuation_piece_gives_a_clean_word(tokenizers):
+    """An untrained model may emit "[START] ##s ##t": that reads "st", not "##st"."""
+    vocab = [t.decode() for t in tokenizers.en.vocab.numpy()]
+    pieces = [p for p in vocab if p.startswith("##") and p[2:].isalpha()][:2]
+    ids = tf.constant([[2, vocab.index(pieces[0]), vocab.index(pieces[1]), 3]], tf.int64)
+    text = tokenizers.en.detokenize(ids).numpy()[0].decode()
+    assert text == pieces[0][2:] + pieces[1][2:]

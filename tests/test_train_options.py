@@ -7,13 +7,13 @@ import keras
 import numpy as np
 import pytest
 
-from tftransformer.averaging import average_run, epoch_checkpoints
 from tftransformer.cli import main
 from tftransformer.config import TransformerConfig
-from tftransformer.rundir import RunDir, RunError
-from tftransformer.trainer import TrainSettings, build_model, check_same_run, train_run
+from tftransformer.runs.average import average_run, epoch_checkpoints
+from tftransformer.runs.run import load_run
+from tftransformer.runs.rundir import RunDir, RunError
+from tftransformer.runs.train import TrainSettings, build_model, check_same_run, train_run
 from tftransformer.training import MaskedLoss, masked_loss
-from tftransformer.workflow import load_run
 
 TINY_HP = TransformerConfig(num_layers=1, d_model=16, dff=32, num_heads=2, dropout_rate=0.0)
 
@@ -151,7 +151,7 @@ def test_bad_train_options_are_one_line_exit_2(argv, needle, tmp_path, capsys, m
 
 
 def test_bad_tf_config_is_named(monkeypatch):
-    from tftransformer.distribute import make_strategy
+    from tftransformer.runs.distribute import make_strategy
 
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"index": 3}}')
     with pytest.raises(RunError, match="TF_CONFIG=.*not a usable cluster spec"):

@@ -57,3 +57,13 @@ def test_all_padding_gives_zero_not_nan():
     logits = np.zeros((2, 3, 5), "float32")
     assert float(masked_loss(labels, logits)) == 0.0
     assert float(masked_accuracy(labels, logits)) == 0.0
+
+
+def test_schedule_keeps_a_fractional_warmup_as_the_tutorial_does():
+    lr = CustomSchedule(128, warmup_steps=4000.5)
+    assert lr.get_config() == {"d_model": 128, "warmup_steps": 4000.5}
+    step = 100.0
+    expected = 128**-0.5 * min(step**-0.5, step * 4000.5**-1.5)
+    assert float(lr(step)) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        CustomSchedule(128, warmup_steps="soon")

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from decisive import MARGIN, greedy_margin, target_ids, text_ids
 
-from tftransformer import Transformer
+from tftransformer import ExportTranslator, ServingTranslator, Transformer
 from tftransformer.translator import Translator, make_translate_fn, print_translation
 
 
@@ -63,3 +63,35 @@ def test_print_translation_format(capsys):
         f"{'Ground truth':15s}: hello",
     ]
     np.testing.assert_equal(len(lines), 3)
+
+
+class NotebookTranslator(tf.Module):
+    """The notebook's `Translator` interface: tokenizers, transformer, `__call__` only
+    (no `max_input_tokens`)."""
+
+    def __init__(self, tokenizers, transformer):
+        super().__init__()
+        self.tokenizers = tokenizers
+        self.transformer = transformer
+
+    def __call__(self, sentence, max_length=128):
+        return Translator(self.tokenizers, self.transformer)(sentence, max_length=max_length)
+
+
+def test_export_accepts_the_notebooks_own_translator(tiny_translator):
+    notebook = NotebookTranslator(tiny_translator.tokenizers, tiny_translator.transformer)
+    exported = ExportTranslator(notebook, max_length=3)
+    text = exported(tf.constant("bom dia"))
+    assert text.dtype == tf.string and text.shape == ()
+    serving = ServingTranslator(notebook, max_length=3)
+    batch = serving.translate(tf.constant(["bom dia", ""]))["translations"]
+    assert batch.shape == (2,)
+    assert serving.fast.max_input_tokens == 128  # MAX_TOKENS, as the notebook trims none
+
+
+def test_plot_functions_are_at_the_top_level():
+    import tftransformer as tt
+    from tftransformer import plotting
+
+    assert tt.plot_attention_head is plotting.plot_attention_head
+    assert tt.plot_attention_weights is plotting.plot_attention_weights

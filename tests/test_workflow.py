@@ -7,19 +7,19 @@ import subprocess
 import sys
 
 import keras
-import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_TRAIN_FLAGS, copy_run
+from conftest import TINY_HPARAMS, TINY_TRAIN_FLAGS, copy_run
 from decisive import MARGIN, greedy_margin, target_ids, text_ids
 
 from tftransformer import FastTranslator
 from tftransformer.cli import main
 from tftransformer.data import MAX_TOKENS
-from tftransformer.rundir import RunDir
-from tftransformer.trainer import TrainSettings, train_run
-from tftransformer.translator import Translator, make_translate_fn, translate_sentences
-from tftransformer.workflow import load_run, translate_all
+from tftransformer.runs.run import load_run
+from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.train import TrainSettings, train_run
+from tftransformer.runs.translate import translate_all
+from tftransformer.translator import Translator, make_translate_fn
 
 LONG_SENTENCE = " ".join(["eu gosto muito de comer pão com manteiga"] * 40)  # > MAX_TOKENS
 
@@ -240,7 +240,7 @@ class _InterruptAt(keras.callbacks.Callback):
 def test_interrupted_training_resumes_where_it_stopped(tmp_path, capsys):
     out = tmp_path / "resume"
     settings = TrainSettings(epochs=3, batch_size=8, limit=24, warmup_steps=10)
-    settings.hparams = settings.hparams.__class__(num_layers=1, d_model=16, dff=32, num_heads=2)
+    settings.hparams = settings.hparams.__class__(**TINY_HPARAMS)
     with pytest.raises(KeyboardInterrupt):
         train_run(out, settings, verbose=0, save_every=2, extra_callbacks=[_InterruptAt(1, 2)])
     backup = json.loads((out / "checkpoints" / "backup" / "meta.json").read_text())
@@ -292,15 +292,3 @@ def test_python_m_entry_point_and_console_script():
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert result.returncode == 2 and "no such run directory" in result.stderr
-
-
-def test_translate_sentences_blank_inputs_skip_the_model():
-    calls = []
-
-    def fake(sentence):
-        calls.append(sentence)
-        return tf.constant("x")
-
-    assert translate_sentences(fake, ["", "  ", "oi"]) == ["", "", "x"]
-    assert len(calls) == 1
-    np.testing.assert_equal(len(calls), 1)

@@ -1,6 +1,9 @@
 """tftransformer: the TensorFlow "Transformer and Keras" NMT tutorial, as a package.
 
-The public API mirrors the tutorial's names; see README.md.
+The public API mirrors the tutorial's names; see README.md. The tutorial's components
+are the flat modules of this package, under their section names; what goes beyond the
+tutorial lives in subpackages: `inference/` (cached decoding, beam search, serving
+export), `classification/`, `runs/` (the jobs over a run directory) and `cli/`.
 """
 
 from tftransformer.attention import (
@@ -9,7 +12,7 @@ from tftransformer.attention import (
     CrossAttention,
     GlobalSelfAttention,
 )
-from tftransformer.classifier import TransformerClassifier
+from tftransformer.classification.model import TransformerClassifier
 from tftransformer.config import TransformerConfig
 from tftransformer.corpus import CorpusError, load_corpus
 from tftransformer.data import (
@@ -24,8 +27,10 @@ from tftransformer.decoder import Decoder, DecoderLayer
 from tftransformer.embedding import PositionalEmbedding, positional_encoding
 from tftransformer.encoder import Encoder, EncoderLayer
 from tftransformer.export import ExportTranslator
-from tftransformer.fast_translator import FastTranslator
 from tftransformer.feed_forward import FeedForward
+from tftransformer.inference.fast_translator import FastTranslator
+from tftransformer.inference.serving import ServingTranslator
+from tftransformer.plotting import plot_attention_head, plot_attention_weights
 from tftransformer.tokenizers import (
     CustomTokenizer,
     build_tokenizers,
@@ -41,8 +46,7 @@ from tftransformer.training import (
 )
 from tftransformer.transformer import Transformer
 from tftransformer.translator import Translator, print_translation
-
-__version__ = "0.1.0"
+from tftransformer.version import __version__
 
 __all__ = [
     "BATCH_SIZE",
@@ -75,7 +79,10 @@ __all__ = [
     "make_bucketed_batches",
     "prepare_batch",
     "print_translation",
+    "plot_attention_head",
+    "plot_attention_weights",
     "save_tokenizers",
+    "ServingTranslator",
     "masked_accuracy",
     "masked_loss",
     "MaskedLoss",

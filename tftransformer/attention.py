@@ -46,6 +46,8 @@ class BaseAttention(keras.layers.Layer):
     """
 
     def __init__(self, **kwargs):
+        # Deviation from tutorial: name/dtype/trainable/autocast reach the layer itself
+        # (the tutorial's bare `super().__init__()` drops them), so it can be serialized.
         layer_kwargs = {k: kwargs.pop(k) for k in _LAYER_KWARGS if k in kwargs}
         super().__init__(**layer_kwargs)
         self.mha_kwargs = dict(kwargs)
@@ -94,6 +96,8 @@ class CrossAttention(BaseAttention):
         return x_shape
 
     def call(self, x, context, x_mask=None, context_mask=None):
+        # Deviation from tutorial: the padding masks are passed explicitly (Keras 3's
+        # MultiHeadAttention drops the Keras masks; see the module docstring).
         attn_output, attn_scores = self.mha(
             query=self._query(x),
             key=context,
@@ -125,6 +129,7 @@ class GlobalSelfAttention(BaseAttention):
         return input_shape
 
     def call(self, x, mask=None):
+        # Deviation from tutorial: the padding mask is passed explicitly (see the module).
         attn_output = self.mha(query=self._query(x), value=x, key=x, value_mask=mask, key_mask=mask)
         x = self.add([x, attn_output])
         return self.layernorm(x)  # (batch, seq, d_model)
@@ -147,6 +152,8 @@ class CausalSelfAttention(BaseAttention):
         return input_shape
 
     def call(self, x, mask=None):
+        # Deviation from tutorial: the padding mask is passed explicitly, beside the
+        # causal mask (see the module docstring).
         attn_output = self.mha(
             query=self._query(x),
             value=x,

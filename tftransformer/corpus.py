@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from tftransformer.rundir import first_line
+from tftransformer._files import first_line
 
 SPLITS = ("train", "validation", "test")
 TFDS_DEFAULT = "ted_hrlr_translate/pt_to_en"
@@ -39,7 +39,7 @@ class Example:
 
 
 def _data_file(name: str):
-    return importlib.resources.files("tftransformer") / "data" / name
+    return importlib.resources.files("tftransformer") / "resources" / name
 
 
 def embedded_tags() -> tuple[str, ...]:
@@ -88,10 +88,10 @@ def parse_tsv_lines(raw: bytes, source: str, min_fields: int = 2, max_fields: in
 
 
 def read_embedded(split: str = "train") -> list[Example]:
-    """The embedded corpus's examples for one split (see `data/README.md`)."""
+    """The embedded corpus's examples for one split (see `resources/README.md`)."""
     _check_split(split)
     name = f"pt_en_{split}.tsv"
-    return parse_tsv_lines(_data_file(name).read_bytes(), f"tftransformer/data/{name}")
+    return parse_tsv_lines(_data_file(name).read_bytes(), f"tftransformer/resources/{name}")
 
 
 def _held_out_bucket(line: Example) -> str:

@@ -15,6 +15,7 @@ BUFFER_SIZE = 20000
 BATCH_SIZE = 64
 
 
+# Deviation from tutorial: the tokenizers (and `max_tokens`) are arguments, not globals.
 def prepare_batch(pt, en, tokenizers, max_tokens=MAX_TOKENS):
     """Batched strings → `((pt, en_inputs), en_labels)`, zero-padded int64.
 
@@ -35,6 +36,7 @@ def prepare_batch(pt, en, tokenizers, max_tokens=MAX_TOKENS):
     return (pt, en_inputs), en_labels
 
 
+# Deviation from tutorial: the tokenizers, sizes and shuffling are arguments, not globals.
 def make_batches(
     ds,
     tokenizers,
@@ -127,6 +129,7 @@ def make_bucketed_batches(
     if shuffle:
         ds = ds.shuffle(buffer_size, seed=seed)
     examples = _tokenize_examples(ds, tokenizers, max_tokens)
+    # Deviation from tutorial (opt-in, --bucket): batches padded per length bucket.
     batched = examples.bucket_by_sequence_length(
         element_length_func=lambda pt, en: tf.cast(
             tf.maximum(tf.shape(pt)[0], tf.shape(en)[0]), tf.int32

@@ -74,8 +74,10 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def __init__(self, vocab_size, d_model, max_length=2048, **kwargs):
         super().__init__(**kwargs)
+        # Deviation from tutorial: numpy/tensor ints accepted (Keras 3 rejects them).
         self.vocab_size = as_int(vocab_size, "vocab_size")
         self.d_model = as_int(d_model, "d_model")
+        # Deviation from tutorial: `max_length` is an argument (the tutorial fixes 2048).
         self.max_length = as_int(max_length, "max_length")
         self.embedding = keras.layers.Embedding(
             self.vocab_size, self.d_model, mask_zero=True, name="embedding"

@@ -1,81 +1,44 @@
-"""Export a translator as a self-contained SavedModel for TensorFlow Serving.
+"""Export a translator as a SavedModel.
 
-Tutorial: "Export the model". `ExportTranslator` keeps the tutorial's
-scalar-string `__call__` and adds two batched signatures, `serving_default`
-(cached greedy decoding) and `beam_search`, each `sentences` (tf.string,
-[None]) -> `translations` (tf.string, [None]). The tokenizers travel inside
-the SavedModel; loading it needs only `tensorflow`
-and `tensorflow_text` (for the tokenizer ops).
+Tutorial: "Export the model". `ExportTranslator` is the tutorial's: one
+scalar string in, its translation out, through the tutorial's `Translator`.
+`save_servable` writes any such module in TensorFlow Serving's layout
+(`root/<version>/`), atomically. The batched serving signatures built on the
+cached decoder live in `tftransformer.inference.serving`.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
+from tftransformer._files import RunError, atomic_dir
 from tftransformer.data import MAX_TOKENS
-from tftransformer.fast_translator import FastTranslator
-from tftransformer.rundir import RunError, staging_dir
-
-
-def _checked_batch(sentences):
-    # A model server passes on whatever a client sends: a signature's shape is not
-    # enforced at run time. Name a wrong rank clearly instead of failing deep inside.
-    return tf.ensure_shape(sentences, [None], name="sentences_must_have_shape_batch")
 
 
 class ExportTranslator(tf.Module):
-    """A translator wrapped in traced functions that a SavedModel can keep.
+    """A `Translator` wrapped in a traced function that a SavedModel can keep.
 
-    Tutorial: "Export the model". `__call__` is the tutorial's: one scalar
-    string through the tutorial's `Translator`. The serving signatures take
-    batches and use the cached decoder (`FastTranslator`), which returns the
-    same greedy translations much faster:
-
-    - `translate` (`serving_default`): greedy decoding;
-    - `beam_search`: beam search with `beam_size` and `alpha` fixed at export.
-
-    Both map `sentences` (tf.string, [None]) to `translations` (tf.string,
-    [None]). `jit_compile` stays off by default: TensorFlow Serving compiles
-    XLA functions on CPU only when started with `--xla_cpu_compilation_enabled`.
+    Tutorial: "Export the model". `__call__` takes one scalar `tf.string` and
+    returns its translation, as the tutorial's does. Any translator with the
+    tutorial's `__call__(sentence, max_length)` works, the notebook's own
+    `Translator` included. `tftransformer.inference.ServingTranslator` adds
+    batched `serving_default` and `beam_search` signatures.
     """
 
-    def __init__(
-        self, translator, max_length=MAX_TOKENS, *, beam_size=4, alpha=0.6, jit_compile=False
-    ):
+    def __init__(self, translator, max_length=MAX_TOKENS):
         super().__init__()
         self.translator = translator
+        # Deviation from tutorial: the decoding length is an argument (the tutorial's
+        # export always decodes up to MAX_TOKENS tokens).
         self.max_length = int(max_length)
-        self.beam_size = int(beam_size)
-        self.alpha = float(alpha)
-        self.fast = FastTranslator(
-            translator.tokenizers,
-            translator.transformer,
-            self.max_length,
-            max_input_tokens=translator.max_input_tokens,
-            jit_compile=jit_compile,
-        )
-        # Check the beam arguments now rather than at the first request.
-        self.fast.check_options(None, self.beam_size, self.alpha)
 
     @tf.function(input_signature=[tf.TensorSpec(shape=[], dtype=tf.string)])
     def __call__(self, sentence):
-        text, _tokens, _attention = self.translator(sentence, max_length=self.max_length)
-        return text
-
-    # Deviation from tutorial: the tutorial's export takes exactly one scalar
-    # string and decodes it with the uncached loop; serving needs batches.
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="sentences")])
-    def translate(self, sentences):
-        return {"translations": self.fast.greedy(_checked_batch(sentences))}
-
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="sentences")])
-    def beam_search(self, sentences):
-        sentences = _checked_batch(sentences)
-        return {"translations": self.fast.beam_search(sentences, self.beam_size, self.alpha)}
+        (result, tokens, attention_weights) = self.translator(sentence, max_length=self.max_length)
+        return result
 
 
 def next_version(root) -> int:
@@ -99,23 +62,6 @@ def save_servable(module, root, signatures, version=None) -> Path:
     target = root / str(version)
     if target.exists():
         raise RunError(f"{target}: already exists; choose another --version")
-    staging = staging_dir(target)
-    try:
+    with atomic_dir(target) as staging:
         tf.saved_model.save(module, str(staging), signatures=signatures)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return target
-
-
-def export_translator(
-    translator, root, version=None, max_length=MAX_TOKENS, beam_size=4, alpha=0.6
-) -> Path:
-    """Save an `ExportTranslator` for `translator` at `root/<version>/`.
-
-    Signatures: `serving_default` (cached greedy) and `beam_search`.
-    """
-    module = ExportTranslator(translator, max_length=max_length, beam_size=beam_size, alpha=alpha)
-    signatures = {"serving_default": module.translate, "beam_search": module.beam_search}
-    return save_servable(module, root, signatures, version)

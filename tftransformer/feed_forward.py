@@ -31,8 +31,10 @@ class FeedForward(keras.layers.Layer):
         self.dropout_rate = float(dropout_rate)
         self.seq = keras.Sequential(
             [
-                keras.layers.Dense(self.dff, activation="relu"),
-                keras.layers.Dense(self.d_model),
+                # Named so that code reading the weights (the cached decoder) can find
+                # them; `.keras` files address layers by class, so names change nothing.
+                keras.layers.Dense(self.dff, activation="relu", name="ffn_in"),
+                keras.layers.Dense(self.d_model, name="ffn_out"),
                 keras.layers.Dropout(self.dropout_rate),
             ],
             name="seq",

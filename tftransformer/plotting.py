@@ -1,23 +1,24 @@
-"""The tutorial's figures, written to PNG files (headless matplotlib backend).
+"""The tutorial's figures.
 
 Tutorial: "Create attention plots", plus the positional-encoding and
 learning-rate plots of "The embedding and positional encoding layer" and
 "Set up the optimizer", and training curves from `history.json`.
+
+`plot_attention_head` and `plot_attention_weights` draw with pyplot, as the
+tutorial's do, so they show inline in a notebook. The `plot_*(..., path)`
+functions that write PNG files draw on their own `matplotlib.figure.Figure`,
+outside pyplot's state, so they work with any backend (headless included)
+and leave a notebook's figures alone.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
 
-import matplotlib
-
-if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-    matplotlib.use("Agg")  # headless: figures go to files only
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from tftransformer._files import atomic_path
 
 
 def _decode(tokens):
@@ -48,9 +49,9 @@ def input_tokens(tokenizers, sentence):
 def plot_attention_weights(sentence, translated_tokens, attention_heads, tokenizers):
     """All heads side by side, in a 2×4 grid for 8 heads.
 
-    Tutorial: "Create attention plots". Deviation from tutorial: the
-    tokenizers are an argument instead of a global. Returns the figure.
+    Tutorial: "Create attention plots". Returns the figure.
     """
+    # Deviation from tutorial: the tokenizers are an argument instead of a global.
     in_tokens = input_tokens(tokenizers, sentence)
     heads = np.asarray(attention_heads)
     fig = plt.figure(figsize=(16, 8))
@@ -65,8 +66,9 @@ def plot_attention_weights(sentence, translated_tokens, attention_heads, tokeniz
 
 
 def plot_history(history: dict, path) -> None:
-    """Loss and masked accuracy per epoch, train and validation."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    """Loss and masked accuracy per epoch, train and validation, as a PNG at `path`."""
+    fig = Figure(figsize=(12, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "masked_accuracy"), strict=True):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             if key in history:
@@ -80,34 +82,32 @@ def plot_history(history: dict, path) -> None:
 
 
 def plot_learning_rate(schedule, path, steps=40000) -> None:
-    """The schedule over `steps` steps, as in the tutorial (40,000)."""
-    fig = plt.figure()
-    plt.plot(np.asarray(schedule(tf.range(steps, dtype=tf.float32))))
-    plt.ylabel("Learning Rate")
-    plt.xlabel("Train Step")
+    """The schedule over `steps` steps, as in the tutorial (40,000), as a PNG at `path`."""
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot(np.asarray(schedule(tf.range(steps, dtype=tf.float32))))
+    ax.set_ylabel("Learning Rate")
+    ax.set_xlabel("Train Step")
     _save(fig, path)
 
 
 def plot_positional_encoding(pos_encoding, path) -> None:
-    """The encoding as an image (depth × position), as in the tutorial."""
-    fig = plt.figure()
-    plt.pcolormesh(np.asarray(pos_encoding).T, cmap="RdBu")
-    plt.ylabel("Depth")
-    plt.xlabel("Position")
-    plt.colorbar()
+    """The encoding as an image (depth × position), as in the tutorial, as a PNG at `path`."""
+    fig = Figure()
+    ax = fig.subplots()
+    mesh = ax.pcolormesh(np.asarray(pos_encoding).T, cmap="RdBu")
+    ax.set_ylabel("Depth")
+    ax.set_xlabel("Position")
+    fig.colorbar(mesh, ax=ax)
     _save(fig, path)
 
 
 def save_figure(fig, path) -> None:
+    """Write `fig` (a pyplot or a plain Figure) as a PNG at `path`, atomically, and close it."""
     _save(fig, path)
 
 
 def _save(fig, path) -> None:
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)  # a plain Figure is not pyplot's: closing it is a no-op

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import shutil
 import tempfile
 
 import tensorflow as tf
 import tensorflow_text as text
 from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bert_vocab
 
-from tftransformer.rundir import recover_dir, replace_dir_atomic, staging_dir
+from tftransformer._files import atomic_dir, recover_dir
 
 RESERVED_TOKENS = ["[PAD]", "[UNK]", "[START]", "[END]"]
 BERT_TOKENIZER_PARAMS = dict(lower_case=True)
@@ -150,6 +149,9 @@ class CustomTokenizer(tf.Module):
         # afterwards, which misses a "[START]" glued to a following "##" piece
         # (an untrained model's "[START]eee").
         words = self.tokenizer.detokenize(drop_reserved_ids(tokenized, self._reserved_tokens))
+        # Deviation from tutorial: a word that begins with a continuation piece (an
+        # untrained model's "[START] ##s ##t") reads "st", not "##st".
+        words = tf.strings.regex_replace(words, "^##", "")
         return cleanup_text(self._reserved_tokens, words)
 
     @tf.function
@@ -204,13 +206,8 @@ def save_tokenizers(tokenizers, path) -> None:
 
     An existing `path` is replaced only once the new SavedModel is complete.
     """
-    staging = staging_dir(path)
-    try:
+    with atomic_dir(path, replace=True) as staging:
         tf.saved_model.save(tokenizers, str(staging))
-        replace_dir_atomic(staging, path)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def _saved_model_dir(path: pathlib.Path) -> pathlib.Path | None:
@@ -237,6 +234,7 @@ def load_tokenizers(path):
     fails; both layouts are found here.
     """
     path = recover_dir(path)
+    # Deviation from tutorial: also finds Keras 3's `<name>_extracted/` layout.
     found = _saved_model_dir(path)
     if found is None:
         raise FileNotFoundError(f"{path}: no tokenizer SavedModel (saved_model.pb) found there")

@@ -6,9 +6,21 @@ Tutorial: "Training" — "Set up the optimizer", "Set up the loss and metrics".
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from tftransformer.embedding import as_int
+
+
+def _as_number(value, name):
+    """A Python int or float from a number, numpy scalar or scalar tensor (kept as given)."""
+    try:
+        number = np.asarray(value).item()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a number, got {value!r}") from error
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return number
 
 
 @keras.saving.register_keras_serializable(package="tftransformer")
@@ -25,8 +37,10 @@ class CustomSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, d_model, warmup_steps=4000):
         super().__init__()
+        # Deviation from tutorial: numpy/tensor scalars become Python numbers, so that
+        # `get_config` serializes; the value is kept as given (4000.5 stays 4000.5).
         self.d_model = as_int(d_model, "d_model")
-        self.warmup_steps = as_int(warmup_steps, "warmup_steps")
+        self.warmup_steps = _as_number(warmup_steps, "warmup_steps")
 
     def __call__(self, step):
         step = ops.cast(step, dtype="float32")
@@ -104,6 +118,7 @@ class MaskedLoss(keras.losses.Loss):
         label_smoothing: eps in [0, 1); default 0 (no smoothing).
     """
 
+    # Deviation from tutorial (opt-in): label smoothing and a global-batch token mean.
     def __init__(self, *, label_smoothing=0.0, name="masked_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         label_smoothing = float(label_smoothing)

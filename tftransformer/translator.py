@@ -11,10 +11,6 @@ import tensorflow as tf
 
 from tftransformer.data import MAX_TOKENS
 
-# The first decoding step attends over a single key; Keras then warns that a
-# softmax over one element is always 1, which is exactly right here.
-warnings.filterwarnings("ignore", message="You are using a softmax over axis 3")
-
 
 class Translator(tf.Module):
     """Greedy decoding with a trained `Transformer`, one sentence per call.
@@ -69,7 +65,11 @@ class Translator(tf.Module):
 
         for i in tf.range(max_length):
             output = tf.transpose(output_array.stack())  # (1, i + 1)
-            logits = self.transformer([encoder_input, output], training=False)
+            with warnings.catch_warnings():
+                # The first step attends over a single key; Keras warns that a softmax
+                # over one element is always 1, which is exactly right here.
+                warnings.filterwarnings("ignore", message="You are using a softmax over axis 3")
+                logits = self.transformer([encoder_input, output], training=False)
             next_logits = logits[:, -1:, :]  # (1, 1, vocab): only the newest position
             predicted_id = tf.argmax(next_logits, axis=-1)  # (1, 1)
             output_array = output_array.write(i + 1, predicted_id[0])
@@ -111,19 +111,3 @@ def make_translate_fn(translator, max_length=MAX_TOKENS):
         return text
 
     return translate
-
-
-def translate_sentences(translate_fn, sentences, progress=None):
-    """Translate each string; an empty (or blank) one gives an empty translation.
-
-    `progress(done, total)` is called after each sentence when given.
-    """
-    results = []
-    for done, sentence in enumerate(sentences, start=1):
-        if sentence.strip():
-            results.append(translate_fn(tf.constant(sentence)).numpy().decode("utf-8"))
-        else:
-            results.append("")
-        if progress:
-            progress(done, len(sentences))
-    return results

@@ -29,16 +29,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tftransformer import TransformerClassifier  # noqa: E402
-from tftransformer.classifier import classifier_loss_and_metrics  # noqa: E402
-from tftransformer.classify import (  # noqa: E402
-    ClassifySettings,
-    build_text_tokenizer,
-    f1_scores,
-    tokenize_texts,
-)
+from tftransformer.classification.export import tokenize_texts  # noqa: E402
+from tftransformer.classification.labelled import LabelVocab, read_labelled  # noqa: E402
+from tftransformer.classification.metrics import f1_scores  # noqa: E402
+from tftransformer.classification.model import classifier_loss_and_metrics  # noqa: E402
 from tftransformer.corpus import CorpusError  # noqa: E402
-from tftransformer.labelled import LabelVocab, read_labelled  # noqa: E402
 from tftransformer.plotting import plot_history  # noqa: E402
+from tftransformer.runs.classify import ClassifySettings, build_text_tokenizer  # noqa: E402
 from tftransformer.tokenizers import load_tokenizers  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Text classification with TransformerClassifier.")

@@ -79,7 +79,7 @@ if not args.smoke:
     except tt.CorpusError as error:
         print(f"TFDS is not reachable ({str(error)[:80]}...)")
 if train_examples is None:
-    print("Data: the embedded pt->en corpus (tftransformer/data), not the TED talks")
+    print("Data: the embedded pt->en corpus (tftransformer/resources), not the TED talks")
     train_examples = tt.load_corpus("embedded", "train")
     val_examples = tt.load_corpus("embedded", "validation")
 if args.smoke:
@@ -417,14 +417,15 @@ save("attention_heads_unfamiliar.png")
 """
 ## Export the model
 
-`tt.ExportTranslator` keeps the tutorial's scalar `__call__` and adds two batched
-signatures (deviation: the tutorial's export takes one string at a time and re-runs the
-model over the whole prefix per token): `serving_default`, the cached greedy decoder of
-`tt.FastTranslator`, which returns the same translations, and `beam_search`.
+`tt.ExportTranslator` is the tutorial's: one scalar string in, its translation out.
+`tt.ServingTranslator` is that plus two batched signatures (deviation: the tutorial's
+export takes one string at a time and re-runs the model over the whole prefix per token):
+`serving_default`, the cached greedy decoder of `tt.FastTranslator`, which returns the
+same translations, and `beam_search`.
 `tftransformer export RUN` writes it in TensorFlow Serving's layout.
 """
 
-export = tt.ExportTranslator(translator, max_length=max_length)
+export = tt.ServingTranslator(translator, max_length=max_length)
 before = export("este é o primeiro livro que eu fiz.").numpy()
 print(before)
 tf.saved_model.save(export, export_dir=str(OUT / "translator"),

@@ -9,7 +9,6 @@ Running the same job again resumes from the last backup.
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 import warnings
 
@@ -17,19 +16,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tftransformer import __version__
-from tftransformer.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
+from tftransformer._files import RunError, atomic_path, read_json, recover_dir, write_json_atomic
 from tftransformer.config import TransformerConfig
 from tftransformer.corpus import load_corpus
 from tftransformer.data import BATCH_SIZE, MAX_TOKENS, make_batches, make_bucketed_batches
-from tftransformer.distribute import make_strategy, prepare_fit, worker_out
-from tftransformer.rundir import (
-    RunDir,
-    RunError,
-    read_json,
-    recover_dir,
-    write_json_atomic,
-)
+from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
+from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
+from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.train_options import check_train_options, dtype_policy, training_loss
 from tftransformer.tokenizers import (
     MIN_TOKEN_COUNT,
     VOCAB_SIZE,
@@ -37,9 +31,9 @@ from tftransformer.tokenizers import (
     load_tokenizers,
     save_tokenizers,
 )
-from tftransformer.train_options import check_train_options, dtype_policy, training_loss
 from tftransformer.training import masked_accuracy, tutorial_optimizer
 from tftransformer.transformer import Transformer
+from tftransformer.version import __version__
 
 # Measured on the 2-core CPU: see README ("Train").
 DEFAULT_EPOCHS = 20
@@ -188,27 +182,17 @@ def prepare_tokenizers(run: RunDir, settings: TrainSettings, log=print):
     return load_tokenizers(run.tokenizers)
 
 
-def make_datasets(settings: TrainSettings, tokenizers):
-    """Train batches (shuffled) and validation batches (fixed order)."""
+def make_batches_for(settings: TrainSettings, tokenizers, pairs, seed=None):
+    """Batches of `pairs` as the settings ask: shuffled by `seed`, or in order when None."""
     common = dict(batch_size=settings.batch_size, max_tokens=settings.max_tokens)
     if settings.bucket:
         batcher = make_bucketed_batches
         common.update(tokens_per_batch=settings.tokens_per_batch)
     else:
         batcher = make_batches
-    train = batcher(
-        _take(load_corpus(settings.corpus, "train"), settings.limit),
-        tokenizers,
-        seed=settings.seed,
-        **common,
-    )
-    val = batcher(
-        _take(load_corpus(settings.corpus, "validation"), settings.limit),
-        tokenizers,
-        shuffle=False,
-        **common,
-    )
-    return train, val
+    if seed is None:
+        return batcher(pairs, tokenizers, shuffle=False, **common)
+    return batcher(pairs, tokenizers, seed=seed, **common)
 
 
 def train_run(
@@ -237,7 +221,13 @@ def train_run(
         # epoch's data as "ran out of data"; nothing is cut short.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
     tokenizers = prepare_tokenizers(run, settings, log=log)
-    train, val = make_datasets(settings, tokenizers)
+    # Each split is read once; only the train batches' order changes per epoch.
+    train_pairs = _take(load_corpus(settings.corpus, "train"), settings.limit)
+    val_pairs = _take(load_corpus(settings.corpus, "validation"), settings.limit)
+    # Deviation from tutorial: validation batches keep the corpus order (the tutorial
+    # shuffles them too); the validation loss does not depend on the order.
+    val = make_batches_for(settings, tokenizers, val_pairs)
+    train = make_batches_for(settings, tokenizers, train_pairs, seed=settings.seed)
     model = build_model(settings, tokenizers, strategy)
     history = restore_backup(run, model)
     # A rerun updates config.json (e.g. more epochs) only once its backup has loaded,
@@ -264,8 +254,9 @@ def train_run(
         # batches than an uninterrupted one. Here epoch k's order depends only on
         # (seed, k), and with the restored weights, optimizer and dropout seeds a
         # resumed run trains exactly as an uninterrupted one.
-        seeded = dataclasses.replace(settings, seed=epoch_seed(settings.seed, epoch))
-        train = make_datasets(seeded, tokenizers)[0]
+        train = make_batches_for(
+            settings, tokenizers, train_pairs, seed=epoch_seed(settings.seed, epoch)
+        )
         model.fit(
             train,
             epochs=settings.epochs,
@@ -278,8 +269,7 @@ def train_run(
         if backup.stopped_on_nan:
             break
     raise_if_stopped_on_nan(backup)
-    tmp = run.path / ".model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, run.model)
+    with atomic_path(run.model, suffix=".keras") as tmp:
+        model.save(tmp)
     write_json_atomic(run.history, backup.history)
     return model, tokenizers, backup.history

@@ -16,14 +16,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tftransformer import __version__
-from tftransformer.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
-from tftransformer.classifier import TransformerClassifier, classifier_loss_and_metrics
+from tftransformer._files import RunError, atomic_path, first_line, read_json, write_json_atomic
+from tftransformer.classification.export import ExportClassifier, tokenize_texts
+from tftransformer.classification.labelled import LabelVocab, read_labelled
+from tftransformer.classification.metrics import f1_scores
+from tftransformer.classification.model import TransformerClassifier, classifier_loss_and_metrics
 from tftransformer.config import TransformerConfig
 from tftransformer.data import MAX_TOKENS
 from tftransformer.export import save_servable
-from tftransformer.labelled import LabelVocab, read_labelled
-from tftransformer.rundir import RunDir, RunError, first_line, read_json, write_json_atomic
+from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
+from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.train import check_same_run
 from tftransformer.tokenizers import (
     MIN_TOKEN_COUNT,
     RESERVED_TOKENS,
@@ -34,7 +37,7 @@ from tftransformer.tokenizers import (
     save_tokenizers,
     write_vocab_file,
 )
-from tftransformer.trainer import check_same_run
+from tftransformer.version import __version__
 
 
 @dataclasses.dataclass
@@ -87,11 +90,6 @@ class ClassifySettings:
                 continue
             if isinstance(value, bool) or not isinstance(value, expected):
                 raise RunError(f"{source}: {field.name} must be {kind}, got {value!r}")
-
-
-def tokenize_texts(tokenizer, texts, max_tokens):
-    """Strings -> zero-padded ids (batch, <= max_tokens), framed by [START]/[END]."""
-    return tokenizer.tokenize(texts)[:, :max_tokens].to_tensor()
 
 
 def make_dataset(tokenizer, texts, targets, settings, shuffle):
@@ -207,9 +205,8 @@ def train_classifier(out, settings: ClassifySettings, verbose=1, extra_callbacks
                        keras.callbacks.TerminateOnNaN(), *extra_callbacks],
         )  # fmt: skip
     raise_if_stopped_on_nan(backup)
-    tmp = run.path / ".model.tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, run.model)
+    with atomic_path(run.model, suffix=".keras") as tmp:
+        model.save(tmp)
     write_json_atomic(run.history, backup.history)
     return model, tokenizer, vocab, backup.history
 
@@ -239,51 +236,8 @@ def predict_scores(model, tokenizer, texts, max_tokens, batch_size=64):
     return np.concatenate(out) if out else np.zeros((0, model.num_labels), "float32")
 
 
-def f1_scores(truth, predicted):
-    """Micro and macro F1, precision, recall for boolean (n, labels) arrays."""
-    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
-    tp = (truth & predicted).sum(0).astype(float)
-    fp = (~truth & predicted).sum(0).astype(float)
-    fn = (truth & ~predicted).sum(0).astype(float)
-    per_label = np.divide(
-        2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0
-    )
-    micro = 2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1.0)
-    return {
-        "micro_f1": float(micro),
-        "macro_f1": float(per_label.mean()) if len(per_label) else 0.0,
-        "precision": float(tp.sum() / max(tp.sum() + fp.sum(), 1.0)),
-        "recall": float(tp.sum() / max(tp.sum() + fn.sum(), 1.0)),
-    }
-
-
-class ExportClassifier(tf.Module):
-    """Strings in, scores/labels/predicted out; the tokenizer and label names inside."""
-
-    def __init__(self, tokenizer, model, label_names, max_tokens=MAX_TOKENS):
-        super().__init__()
-        self.tokenizer = tokenizer
-        self.model = model
-        self.label_names = tf.constant(list(label_names), tf.string)
-        self.max_tokens = int(max_tokens)
-
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="texts")])
-    def classify(self, texts):
-        # A served model gets whatever a client sends (the signature's shape is not
-        # enforced at run time): name a wrong rank clearly instead of failing deep inside.
-        texts = tf.ensure_shape(texts, [None], name="texts_must_have_shape_batch")
-        ids = tokenize_texts(self.tokenizer, texts, self.max_tokens)
-        scores = self.model.scores(self.model(ids, training=False))  # (batch, labels)
-        batch = tf.shape(texts)[0]
-        labels = tf.tile(self.label_names[tf.newaxis, :], [batch, 1])  # (batch, labels)
-        return {
-            "scores": tf.cast(scores, tf.float32),
-            "labels": labels,
-            "predicted": self.model.predicted(scores),
-        }
-
-
 def export_classifier(run_path, version=None):
+    """`classify export`: the run's classifier as `RUN/export/classifier/<version>/`."""
     settings, tokenizer, vocab, model = load_classifier_run(run_path)
     module = ExportClassifier(tokenizer, model, vocab.names, settings.max_tokens)
     root = RunDir(run_path).export_root("classifier")
@@ -292,7 +246,7 @@ def export_classifier(run_path, version=None):
 
 def evaluate_classifier(settings, tokenizer, vocab, model, data, split, limit=None):
     """Metrics of a trained classifier on one split of `data`."""
-    from tftransformer.labelled import read_labelled
+    from tftransformer.classification.labelled import read_labelled
 
     examples = read_labelled(data, split, settings.side, limit)
     vocab.check(examples, f"{data} ({split})")

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tftransformer.cli.common import (
+    UsageError,
+    add_hparam_flags,
+    hparams_from_args,
+    input_lines,
+    positive_int,
+)
 
-def add_classify_parser(commands, add_hparam_flags, positive_int):
-    from tftransformer.classify import ClassifySettings
+
+def add_parsers(commands) -> None:
+    """The `classify` command group."""
+    from tftransformer.runs.classify import ClassifySettings
 
     defaults = ClassifySettings()
     classify = commands.add_parser(
@@ -60,13 +69,12 @@ def add_classify_parser(commands, add_hparam_flags, positive_int):
 
 
 def _train(args):
-    from tftransformer.classify import (
+    from tftransformer.plotting import plot_history
+    from tftransformer.runs.classify import (
         ClassifySettings,
         evaluate_classifier,
         train_classifier,
     )
-    from tftransformer.cli import UsageError, hparams_from_args
-    from tftransformer.plotting import plot_history
 
     if not 0 < args.threshold < 1:
         raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
@@ -90,11 +98,9 @@ def _train(args):
 def _predict(args):
     import numpy as np
 
-    from tftransformer.classify import load_classifier_run, predict_scores
+    from tftransformer.runs.classify import load_classifier_run, predict_scores
 
     settings, tokenizer, vocab, model = load_classifier_run(args.run)
-    from tftransformer.workflow import input_lines
-
     texts = input_lines(args.text)  # never fails on bytes that are not UTF-8
     scores = predict_scores(model, tokenizer, texts, settings.max_tokens)
     predicted = np.asarray(model.predicted(scores)) if len(texts) else []
@@ -109,7 +115,7 @@ def _predict(args):
 
 
 def _evaluate(args):
-    from tftransformer.classify import evaluate_classifier, load_classifier_run
+    from tftransformer.runs.classify import evaluate_classifier, load_classifier_run
 
     settings, tokenizer, vocab, model = load_classifier_run(args.run)
     data = args.data or settings.data
@@ -119,7 +125,7 @@ def _evaluate(args):
 
 
 def _export(args):
-    from tftransformer.classify import export_classifier
+    from tftransformer.runs.classify import export_classifier
 
     print(export_classifier(args.run, args.version))
     return 0

@@ -16,6 +16,7 @@ import dataclasses
 import io
 from pathlib import Path
 
+from tftransformer._files import first_line
 from tftransformer.corpus import (
     SPLITS,
     CorpusError,
@@ -23,7 +24,6 @@ from tftransformer.corpus import (
     _held_out_bucket,
     read_embedded,
 )
-from tftransformer.rundir import first_line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,14 +209,14 @@ class LabelVocab:
         return np.array([self.index[e.labels[0]] for e in examples], "int64")
 
     def save(self, path) -> None:
-        from tftransformer.rundir import write_text_atomic
+        from tftransformer._files import write_text_atomic
 
         write_text_atomic(path, "".join(name + "\n" for name in self.names))
 
     @classmethod
     def load(cls, path) -> LabelVocab:
         """The names saved by `save`, or a `RunError` naming the file and the problem."""
-        from tftransformer.rundir import RunError
+        from tftransformer._files import RunError
 
         try:
             names = Path(path).read_text(encoding="utf-8").splitlines()

@@ -1,73 +1,20 @@
-"""The steps the CLI runs on a finished run directory: load, translate, score, plot."""
+"""Translate and evaluate with a trained model: the `translate` and `evaluate` jobs.
+
+`make_batch_translator` picks the decoder (cached greedy, beam search, or the
+tutorial's `Translator`); `translate_all` feeds it sentences in length-sorted
+batches; `evaluate_split` translates a corpus split and scores it.
+"""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import keras
 import tensorflow as tf
 
 from tftransformer.corpus import Example, load_corpus
 from tftransformer.data import MAX_TOKENS
-from tftransformer.evaluate import corpus_scores
-from tftransformer.fast_translator import FastTranslator
-from tftransformer.rundir import RunDir, RunError, first_line
-from tftransformer.tokenizers import load_tokenizers
-from tftransformer.translator import (
-    Translator,
-    make_translate_fn,
-    print_translation,
-)
-
-
-def valid_text(text: str) -> str:
-    """`text` as valid Unicode: bytes that were not UTF-8 become U+FFFD.
-
-    Python keeps undecodable command-line bytes as lone surrogates, which
-    `tf.constant` cannot encode; this recovers the bytes and replaces them.
-    """
-    try:
-        data = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # other lone surrogates
-        data = text.encode("utf-8", "replace")
-    return data.decode("utf-8", "replace")
-
-
-def input_lines(texts, stream=None) -> list[str]:
-    """The CLI's inputs: `texts` (arguments) or one per line of `stream` (default stdin).
-
-    Never fails on bad bytes (see `valid_text`), and gives exactly one input per line.
-    """
-    if texts:
-        return [valid_text(t) for t in texts]
-    stream = stream or sys.stdin
-    binary = getattr(stream, "buffer", None)
-    if binary is None:  # a text stream (tests, notebooks)
-        return [valid_text(line.rstrip("\n")) for line in stream]
-    data = binary.read()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()  # the newline that ends the last line
-    return [line.decode("utf-8", "replace") for line in lines]
-
-
-def load_run(path):
-    """`(settings, tokenizers, model)` of a trained run dir, or a `RunError`."""
-    from tftransformer.trainer import load_settings
-
-    run = RunDir(path)
-    run.require("config", "tokenizers", "model")
-    settings = load_settings(run)
-    try:
-        tokenizers = load_tokenizers(run.tokenizers)
-    except Exception as error:
-        raise RunError(f"{run.tokenizers}: cannot load the tokenizers ({error})") from None
-    try:
-        model = keras.models.load_model(run.model)
-    except Exception as error:
-        raise RunError(f"{run.model}: cannot load the model ({first_line(error)})") from None
-    return settings, tokenizers, model
+from tftransformer.inference.fast_translator import FastTranslator
+from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
+from tftransformer.runs.scoring import corpus_scores
+from tftransformer.translator import Translator, make_translate_fn, print_translation
 
 
 def make_run_translate_fn(tokenizers, model, max_length, max_input_tokens=MAX_TOKENS):
@@ -92,8 +39,8 @@ def make_batch_translator(
     decode="greedy",
     max_length=MAX_TOKENS,
     max_input_tokens=MAX_TOKENS,
-    beam_size=4,
-    alpha=0.6,
+    beam_size=DEFAULT_BEAM_SIZE,
+    alpha=DEFAULT_ALPHA,
     jit_compile=None,
 ):
     """A function from a list of sentences to their translations (strings).
@@ -173,40 +120,3 @@ def print_examples(rows, hypotheses):
     for row, hypothesis in zip(rows, hypotheses, strict=True):
         print_translation(row.pt, hypothesis, row.en)
         print()
-
-
-def write_plots(run_path: Path, settings, tokenizers, model, sentence, out: Path):
-    """Every figure of the tutorial as a PNG under `out`; returns the paths."""
-    from tftransformer import plotting
-    from tftransformer.embedding import positional_encoding
-    from tftransformer.rundir import read_json
-    from tftransformer.training import CustomSchedule
-
-    paths = []
-    translator = Translator(tokenizers, model, max_input_tokens=settings.max_tokens)
-    _text, tokens, attention = translator(tf.constant(sentence))
-    heads = tf.squeeze(attention, 0)  # (heads, out_tokens, in_tokens)
-
-    import matplotlib.pyplot as plt
-
-    fig = plt.figure()
-    plotting.plot_attention_head(plotting.input_tokens(tokenizers, sentence), tokens, heads[0])
-    paths.append(out / "attention_head.png")
-    plotting.save_figure(fig, paths[-1])
-
-    fig = plotting.plot_attention_weights(sentence, tokens, heads, tokenizers)
-    paths.append(out / "attention_heads.png")
-    plotting.save_figure(fig, paths[-1])
-
-    run = RunDir(run_path)
-    if run.history.exists():
-        paths.append(out / "history.png")
-        plotting.plot_history(read_json(run.history), paths[-1])
-
-    paths.append(out / "learning_rate.png")
-    plotting.plot_learning_rate(
-        CustomSchedule(settings.hparams.d_model, settings.warmup_steps), paths[-1]
-    )
-    paths.append(out / "positional_encoding.png")
-    plotting.plot_positional_encoding(positional_encoding(2048, 512), paths[-1])
-    return paths

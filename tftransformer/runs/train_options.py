@@ -2,7 +2,7 @@
 
 All are off by default, which is the tutorial's training: float32, no XLA,
 `masked_loss` without smoothing, one device, batches padded to their longest
-sentence. `trainer.build_model` and `trainer.make_datasets` apply them.
+sentence. `train.build_model` and `train.make_batches_for` apply them.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import contextlib
 
 import keras
 
-from tftransformer.distribute import STRATEGIES
-from tftransformer.rundir import RunError
+from tftransformer._files import RunError
+from tftransformer.runs.distribute import STRATEGIES
 from tftransformer.training import MaskedLoss, masked_loss
 
 # --mixed-precision value -> Keras dtype policy (variables stay float32).
@@ -75,6 +75,7 @@ def dtype_policy(precision):
         yield
         return
     previous = keras.mixed_precision.global_policy()
+    # Deviation from tutorial (opt-in, --mixed-precision): 16-bit compute.
     keras.mixed_precision.set_global_policy(PRECISION_POLICIES[precision])
     try:
         yield

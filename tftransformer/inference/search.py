@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+# The beam defaults everywhere (CLI, export, FastTranslator): beam 4 and GNMT alpha 0.6,
+# as in the GNMT paper and the NMT toolkits.
+DEFAULT_BEAM_SIZE = 4
+DEFAULT_ALPHA = 0.6
+
 
 def length_penalty(lengths, alpha):
     """GNMT's `((5 + length) / 6) ** alpha`, float32, same shape as `lengths`."""
@@ -84,7 +89,15 @@ def greedy_search(decoder, context_ids, start_id, end_id, max_length):
     return {"ids": ids, "log_probs": log_probs, "lengths": lengths}
 
 
-def beam_search(decoder, context_ids, start_id, end_id, max_length, beam_size=4, alpha=0.6):
+def beam_search(
+    decoder,
+    context_ids,
+    start_id,
+    end_id,
+    max_length,
+    beam_size=DEFAULT_BEAM_SIZE,
+    alpha=DEFAULT_ALPHA,
+):
     """Beam search with the cache and GNMT length normalisation.
 
     Each sentence keeps `beam_size` hypotheses. At every step each unfinished

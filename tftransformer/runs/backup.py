@@ -7,23 +7,22 @@ model when a run resumes (see `trainer.train_run`).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from tftransformer.rundir import (
-    RunDir,
+from tftransformer._files import (
     RunError,
+    atomic_dir,
+    atomic_path,
     first_line,
     read_json,
     recover_dir,
-    replace_dir_atomic,
-    staging_dir,
     write_json_atomic,
 )
+from tftransformer.runs.rundir import RunDir
 
 KEEP_EPOCH_CHECKPOINTS = 5
 
@@ -59,8 +58,7 @@ class RunBackup(keras.callbacks.Callback):
         return self.run.checkpoints / "backup"
 
     def _save_backup(self):
-        staging = staging_dir(self.backup_dir)
-        try:
+        with atomic_dir(self.backup_dir, replace=True) as staging:
             self.model.save_weights(staging / "state.weights.h5")
             meta = {
                 "epochs_done": self.epochs_done,
@@ -69,10 +67,6 @@ class RunBackup(keras.callbacks.Callback):
                 "rng_states": [v.numpy().tolist() for v in rng_variables(self.model)],
             }
             (staging / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-            replace_dir_atomic(staging, self.backup_dir)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging)
 
     def _finite(self, logs):
         # Never back up a state whose loss already went NaN/Inf: keep the last good one.
@@ -95,9 +89,8 @@ class RunBackup(keras.callbacks.Callback):
         self._save_backup()
         write_json_atomic(self.run.history, self.history)
         path = self.run.checkpoints / f"epoch-{self.epochs_done:03d}.weights.h5"
-        tmp = path.with_name(f".{path.name}.tmp.weights.h5")
-        self.model.save_weights(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".weights.h5") as tmp:
+            self.model.save_weights(tmp)
         for old in sorted(self.run.checkpoints.glob("epoch-*.weights.h5"))[
             :-KEEP_EPOCH_CHECKPOINTS
         ]:

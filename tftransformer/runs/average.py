@@ -12,14 +12,14 @@ naming the sources) to a new place, default `RUN/averaged-last-N/`, that
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from tftransformer.rundir import RunDir, RunError, first_line, staging_dir, write_json_atomic
+from tftransformer._files import RunError, atomic_dir, first_line, write_json_atomic
+from tftransformer.runs.rundir import RunDir
 
 _EPOCH = re.compile(r"epoch-(\d+)\.weights\.h5")
 
@@ -66,7 +66,7 @@ def average_weights(model, paths) -> list[np.ndarray]:
 
 def average_run(run_path, last: int, out=None) -> Path:
     """Average RUN's last `last` epoch checkpoints into a new run dir; returns its path."""
-    from tftransformer.workflow import load_run
+    from tftransformer.runs.run import load_run
 
     run = RunDir(run_path)
     if isinstance(last, bool) or not isinstance(last, int) or last < 1:
@@ -84,8 +84,7 @@ def average_run(run_path, last: int, out=None) -> Path:
     paths = paths[-last:]
     average_weights(model, paths)
 
-    staging = staging_dir(out)
-    try:
+    with atomic_dir(out) as staging:  # refuses an `out` that appeared while we worked
         target = RunDir(staging)
         shutil.copy2(run.config, target.config)
         shutil.copytree(run.tokenizers, target.tokenizers)
@@ -94,10 +93,4 @@ def average_run(run_path, last: int, out=None) -> Path:
             staging / "averaged.json",
             {"source": str(run.path.resolve()), "checkpoints": [p.name for p in paths]},
         )
-        if out.exists():  # appeared while we worked
-            raise RunError(f"--out {out} already exists; averaging never overwrites")
-        os.rename(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out

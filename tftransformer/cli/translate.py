@@ -1,4 +1,4 @@
-"""The `translate`, `evaluate` and `export` commands and how they decode.
+"""The `translate`, `evaluate`, `plot` and `export` commands of a trained run.
 
 `--decode greedy` (the default) is the cached, batched greedy decoder of
 `FastTranslator`: the tutorial's translations, much faster. `--decode beam`
@@ -10,38 +10,16 @@ from __future__ import annotations
 
 import argparse
 
+from tftransformer.cli.common import add_beam_options, input_lines, positive_int, progress_bar
 from tftransformer.data import MAX_TOKENS
-from tftransformer.fast_translator import DEFAULT_JIT_COMPILE
-from tftransformer.workflow import DECODERS
+from tftransformer.inference.fast_translator import DEFAULT_JIT_COMPILE
+from tftransformer.runs.translate import DECODERS
+
+# The tutorial's example for "Create attention plots".
+TUTORIAL_PLOT_SENTENCE = "este é o primeiro livro que eu fiz."
 
 
-def progress_bar(done, total):
-    from tftransformer.cli import _progress
-
-    _progress(done, total)
-
-
-def non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0.0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def add_beam_options(parser, positive_int) -> None:
-    parser.add_argument("--beam-size", type=positive_int, default=4, help="beam width (default 4)")
-    parser.add_argument(
-        "--alpha",
-        type=non_negative_float,
-        default=0.6,
-        help="GNMT length-penalty exponent (default 0.6)",
-    )
-
-
-def add_decode_options(parser, positive_int) -> None:
+def add_decode_options(parser) -> None:
     """`--decode`, the beam options, `--batch-size` and `--jit-compile`."""
     parser.add_argument(
         "--decode",
@@ -50,7 +28,7 @@ def add_decode_options(parser, positive_int) -> None:
         help="greedy: cached and batched (default); beam: cached beam search; "
         "tutorial: the tutorial's Translator, one sentence at a time",
     )
-    add_beam_options(parser, positive_int)
+    add_beam_options(parser)
     parser.add_argument(
         "--batch-size", type=positive_int, default=32, help="sentences decoded together"
     )
@@ -72,15 +50,15 @@ def decode_options(args) -> dict:
     )
 
 
-def add_translate_parsers(commands, positive_int) -> None:
-    """The `translate` and `evaluate` subcommands."""
+def add_parsers(commands) -> None:
+    """The `translate`, `evaluate`, `plot` and `export` subcommands."""
     translate = commands.add_parser(
         "translate", help="translate sentences (arguments, or one per line on stdin)"
     )
     translate.add_argument("run", help="run directory")
     translate.add_argument("text", nargs="*", help="Portuguese sentences (default: stdin)")
     translate.add_argument("--max-length", type=positive_int, default=MAX_TOKENS)
-    add_decode_options(translate, positive_int)
+    add_decode_options(translate)
     translate.set_defaults(handler=cmd_translate)
 
     evaluate = commands.add_parser("evaluate", help="corpus BLEU and chrF on a split")
@@ -89,34 +67,42 @@ def add_translate_parsers(commands, positive_int) -> None:
     evaluate.add_argument("--split", default="test", choices=("train", "validation", "test"))
     evaluate.add_argument("--limit", type=positive_int, help="only the first N pairs")
     evaluate.add_argument("--hypotheses", help="also write the translations to this file")
-    add_decode_options(evaluate, positive_int)
+    add_decode_options(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
+    plot = commands.add_parser("plot", help="PNG figures: attention, training, schedule, encoding")
+    plot.add_argument("run", help="run directory")
+    plot.add_argument(
+        "--sentence",
+        default=TUTORIAL_PLOT_SENTENCE,
+        help="Portuguese sentence for the attention plots",
+    )
+    plot.add_argument("--out", help="output directory (default RUN/plots)")
+    plot.set_defaults(handler=cmd_plot)
 
-def add_export_parser(commands, positive_int) -> None:
-    """The `export` subcommand."""
     export = commands.add_parser(
         "export", help="SavedModel for TF Serving: RUN/export/translator/N/"
     )
     export.add_argument("run", help="run directory")
     export.add_argument("--version", type=positive_int, help="default: next free version")
-    add_beam_options(export, positive_int)  # for the `beam_search` signature
+    add_beam_options(export)  # for the `beam_search` signature
     export.set_defaults(handler=cmd_export)
 
 
 def cmd_translate(args):
-    from tftransformer.workflow import input_lines, load_run, make_batch_translator, translate_all
+    from tftransformer.runs.run import Run
+    from tftransformer.runs.translate import make_batch_translator, translate_all
 
-    settings, tokenizers, model = load_run(args.run)
+    run = Run(args.run)
     sentences = input_lines(args.text)  # never fails on bytes that are not UTF-8
     translate_batch = make_batch_translator(
-        tokenizers,
-        model,
+        run.tokenizers,
+        run.model,
         max_length=args.max_length,
-        max_input_tokens=settings.max_tokens,
+        max_input_tokens=run.max_tokens,
         **decode_options(args),
     )
-    progress = progress_bar if len(sentences) > 10 else None
+    progress = progress_bar() if len(sentences) > 10 else None
     translations = translate_all(translate_batch, sentences, args.batch_size, progress=progress)
     for line in translations:
         print(line.replace("\n", " "), flush=True)
@@ -124,23 +110,23 @@ def cmd_translate(args):
 
 
 def cmd_evaluate(args):
-    from tftransformer.workflow import evaluate_split, load_run
+    from tftransformer._files import write_text_atomic
+    from tftransformer.runs.run import Run
+    from tftransformer.runs.translate import evaluate_split
 
-    settings, tokenizers, model = load_run(args.run)
-    corpus = args.corpus or settings.corpus
+    run = Run(args.run)
+    corpus = args.corpus or run.settings.corpus
     scores, _rows, hypotheses = evaluate_split(
-        model,
-        tokenizers,
+        run.model,
+        run.tokenizers,
         corpus,
         args.split,
         limit=args.limit,
-        progress=progress_bar,
-        max_tokens=settings.max_tokens,
+        progress=progress_bar(),
+        max_tokens=run.max_tokens,
         **decode_options(args),
     )
     if args.hypotheses:
-        from tftransformer.rundir import write_text_atomic
-
         write_text_atomic(args.hypotheses, "".join(h + "\n" for h in hypotheses))
     print(
         f"{corpus} {args.split}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
@@ -149,19 +135,29 @@ def cmd_evaluate(args):
     return 0
 
 
-def cmd_export(args):
-    from tftransformer.export import export_translator
-    from tftransformer.rundir import RunDir
-    from tftransformer.translator import Translator
-    from tftransformer.workflow import load_run
+def cmd_plot(args):
+    from pathlib import Path
 
-    settings, tokenizers, model = load_run(args.run)
-    translator = Translator(tokenizers, model, max_input_tokens=settings.max_tokens)
+    from tftransformer.runs.plots import write_plots
+    from tftransformer.runs.run import Run
+
+    run = Run(args.run)
+    out = Path(args.out) if args.out else run.dir.plots
+    for path in write_plots(run, args.sentence, out):
+        print(path)
+    return 0
+
+
+def cmd_export(args):
+    from tftransformer.inference.serving import export_translator
+    from tftransformer.runs.run import Run
+
+    run = Run(args.run)
     path = export_translator(
-        translator,
-        RunDir(args.run).export_root("translator"),
+        run.translator(),
+        run.dir.export_root("translator"),
         args.version,
-        settings.max_tokens,
+        run.max_tokens,
         beam_size=args.beam_size,
         alpha=args.alpha,
     )

@@ -105,7 +105,7 @@ class IncrementalDecoder:
 
         def fold_query_key(mha):
             """x -> per head (x Wq + bq) Wk^T / sqrt(key_dim): (d_model, heads * d_model)."""
-            (query, query_bias), (key, _) = dense(mha._query_dense), dense(mha._key_dense)
+            (query, query_bias), (key, _) = dense(mha.query_dense), dense(mha.key_dense)
             scale = 1.0 / float(self.key_dim) ** 0.5  # as `MultiHeadAttention`
             kernel = tf.einsum("dhk,ehk->dhe", query, key) * scale  # (d_model, heads, d_model)
             bias = tf.einsum("hk,ehk->he", query_bias, key) * scale  # (heads, d_model)
@@ -113,13 +113,13 @@ class IncrementalDecoder:
 
         def fold_value_output(mha):
             """per-head mixed inputs -> (mixed Wv + bv) Wo + bo: (heads * d_model, d_model)."""
-            (value, value_bias), (out, out_bias) = dense(mha._value_dense), dense(mha._output_dense)
+            (value, value_bias), (out, out_bias) = dense(mha.value_dense), dense(mha.output_dense)
             kernel = tf.einsum("dhv,hve->hde", value, out)  # (heads, d_model, d_model)
             bias = tf.einsum("hv,hve->e", value_bias, out) + out_bias  # (d_model,)
             return tf.reshape(kernel, [-1, self.d_model]), bias
 
         def output(mha):  # (heads, dim, d_model) -> (heads * dim, d_model)
-            kernel, bias = dense(mha._output_dense)
+            kernel, bias = dense(mha.output_dense)
             return tf.reshape(kernel, [-1, self.d_model]), bias
 
         def norm(layer):
@@ -131,18 +131,18 @@ class IncrementalDecoder:
             w = {
                 "self_norm": norm(layer.causal_self_attention.layernorm),
                 "cross_norm": norm(layer.cross_attention.layernorm),
-                "ffn_in": dense(layer.ffn.seq.layers[0]),
-                "ffn_out": dense(layer.ffn.seq.layers[1]),
+                "ffn_in": dense(layer.ffn.seq.get_layer("ffn_in")),
+                "ffn_out": dense(layer.ffn.seq.get_layer("ffn_out")),
                 "ffn_norm": norm(layer.ffn.layer_norm),
             }
             if self.cache == "keys_values":
-                qkv = [projection(d) for d in (sa._query_dense, sa._key_dense, sa._value_dense)]
+                qkv = [projection(d) for d in (sa.query_dense, sa.key_dense, sa.value_dense)]
                 w["self_qkv"] = (
                     tf.concat([kernel for kernel, _ in qkv], axis=1),
                     tf.concat([bias for _, bias in qkv], axis=0),
                 )
                 w["self_out"] = output(sa)
-                w["cross_q"] = projection(ca._query_dense)
+                w["cross_q"] = projection(ca.query_dense)
                 w["cross_out"] = output(ca)
             else:
                 w["self_fold_q"] = fold_query_key(sa)
@@ -192,7 +192,7 @@ class IncrementalDecoder:
         empty = tf.zeros([rows, self.heads, positions, self.key_dim], context.dtype)
         for i, layer in enumerate(self.layers):
             mha = layer.cross_attention.mha
-            for name, dense in (("k", mha._key_dense), ("v", mha._value_dense)):
+            for name, dense in (("k", mha.key_dense), ("v", mha.value_dense)):
                 kernel, bias = self._projection(dense)
                 projected = tf.einsum("rsd,dk->rsk", context, kernel) + bias
                 projected = tf.reshape(projected, [rows, -1, self.heads, self.key_dim])

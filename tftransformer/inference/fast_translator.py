@@ -13,8 +13,13 @@ import operator
 import tensorflow as tf
 
 from tftransformer.data import MAX_TOKENS
-from tftransformer.decoding import IncrementalDecoder
-from tftransformer.search import beam_search, greedy_search
+from tftransformer.inference.decoding import IncrementalDecoder
+from tftransformer.inference.search import (
+    DEFAULT_ALPHA,
+    DEFAULT_BEAM_SIZE,
+    beam_search,
+    greedy_search,
+)
 
 # Measured with benchmarks/decode.py on the project's 2-core CPU (idle): the
 # XLA-compiled loop was the fastest for one sentence and for 64. `None` means
@@ -189,7 +194,9 @@ class FastTranslator(tf.Module):
         """Greedy translations, tf.string [batch]: the tutorial's output, fast."""
         return self.detokenize(self.greedy_ids(sentences, max_length)["ids"])
 
-    def beam_search_ids(self, sentences, beam_size=4, alpha=0.6, max_length=None):
+    def beam_search_ids(
+        self, sentences, beam_size=DEFAULT_BEAM_SIZE, alpha=DEFAULT_ALPHA, max_length=None
+    ):
         """Beam search: a dict of `ids` (batch, beam, max_length + 1), `scores`,
         `log_probs` and `lengths` (batch, beam), hypotheses best first; see
         `search.beam_search` for the scoring."""
@@ -198,12 +205,14 @@ class FastTranslator(tf.Module):
         xla = self._use_xla()
         return self._decode(sentences, "beam", max_length, beam_size, alpha, xla)
 
-    def beam_search(self, sentences, beam_size=4, alpha=0.6, max_length=None):
+    def beam_search(
+        self, sentences, beam_size=DEFAULT_BEAM_SIZE, alpha=DEFAULT_ALPHA, max_length=None
+    ):
         """The best beam-search translation of each sentence, tf.string [batch]."""
         found = self.beam_search_ids(sentences, beam_size, alpha, max_length)
         return self.detokenize(found["ids"][:, 0])
 
-    def n_best(self, sentences, n, beam_size=None, alpha=0.6, max_length=None):
+    def n_best(self, sentences, n, beam_size=None, alpha=DEFAULT_ALPHA, max_length=None):
         """The `n` best translations and their scores, each (batch, n).
 
         `beam_size` defaults to `n` and must be at least `n`.

@@ -1,0 +1,129 @@
+"""What every command shares: the parser class, argument types, the hyper-parameter
+flags, the beam options, reading inputs and the progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from tftransformer.config import TransformerConfig
+from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
+
+
+class UsageError(Exception):
+    """An error the user can fix; printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no multi-line usage dump)."""
+
+    def error(self, message):
+        # Command-line bytes that are not UTF-8 reach Python as lone surrogates,
+        # which stderr cannot encode: print them escaped instead of crashing.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def add_hparam_flags(parser: argparse.ArgumentParser) -> None:
+    """One `--flag` per `TransformerConfig` field, defaulting to the tutorial's."""
+    group = parser.add_argument_group("model hyperparameters (tutorial defaults)")
+    for field in dataclasses.fields(TransformerConfig):
+        group.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=float if field.type in (float, "float") else int,
+            default=field.default,
+            help=f"default {field.default}",
+        )
+
+
+def hparams_from_args(args: argparse.Namespace) -> TransformerConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransformerConfig)}
+    try:
+        return TransformerConfig(**values)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+
+
+def add_beam_options(parser) -> None:
+    parser.add_argument(
+        "--beam-size",
+        type=positive_int,
+        default=DEFAULT_BEAM_SIZE,
+        help=f"beam width (default {DEFAULT_BEAM_SIZE})",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=non_negative_float,
+        default=DEFAULT_ALPHA,
+        help=f"GNMT length-penalty exponent (default {DEFAULT_ALPHA})",
+    )
+
+
+def valid_text(text: str) -> str:
+    """`text` as valid Unicode: bytes that were not UTF-8 become U+FFFD.
+
+    Python keeps undecodable command-line bytes as lone surrogates, which
+    `tf.constant` cannot encode; this recovers the bytes and replaces them.
+    """
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # other lone surrogates
+        data = text.encode("utf-8", "replace")
+    return data.decode("utf-8", "replace")
+
+
+def input_lines(texts, stream=None) -> list[str]:
+    """The command's inputs: `texts` (arguments) or one per line of `stream` (default stdin).
+
+    Never fails on bad bytes (see `valid_text`), and gives exactly one input per line.
+    """
+    if texts:
+        return [valid_text(t) for t in texts]
+    stream = stream or sys.stdin
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a text stream (tests, notebooks)
+        return [valid_text(line.rstrip("\n")) for line in stream]
+    data = binary.read()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()  # the newline that ends the last line
+    return [line.decode("utf-8", "replace") for line in lines]
+
+
+def progress_bar(unit="sentence"):
+    """A `progress(done, total)` callback drawing a tqdm bar on stderr (stdout stays clean
+    for pipes)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update

@@ -1,0 +1,164 @@
+"""The `train` and `average` commands: their arguments, and the calls into `runs/`."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from tftransformer.cli.common import (
+    add_hparam_flags,
+    hparams_from_args,
+    positive_int,
+    progress_bar,
+)
+
+
+def _smoothing(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def add_train_options(train) -> None:
+    """The issue-7 flags of `tftransformer train`; all default to the tutorial's training."""
+    group = train.add_argument_group("speed and scale-out (off by default: the tutorial)")
+    group.add_argument(
+        "--tokens-per-batch",
+        type=positive_int,
+        help="with --bucket: a token budget per batch instead of --batch-size sentences",
+    )
+    group.add_argument(
+        "--mixed-precision",
+        choices=("bf16", "fp16"),
+        help="Keras mixed precision policy (float32 variables, logits and loss)",
+    )
+    group.add_argument("--jit-compile", action="store_true", help="compile steps with XLA")
+    group.add_argument(
+        "--label-smoothing",
+        type=_smoothing,
+        default=0.0,
+        help="masked label smoothing, as in the paper (0.1 there; default 0)",
+    )
+    group.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        default="default",
+        help="tf.distribute: mirrored = this machine's GPUs; multiworker = cluster in "
+        "TF_CONFIG; --batch-size is the global batch",
+    )
+
+
+def train_options_from_args(args) -> dict:
+    """`TrainSettings` keyword arguments for the flags `add_train_options` added."""
+    return dict(
+        tokens_per_batch=args.tokens_per_batch,
+        mixed_precision=args.mixed_precision,
+        jit_compile=args.jit_compile,
+        label_smoothing=args.label_smoothing,
+        strategy=args.strategy,
+    )
+
+
+def _cmd_average(args):
+    from tftransformer.runs.average import average_run
+
+    path = average_run(args.run, args.last, out=args.out)
+    print(path)
+    return 0
+
+
+def add_average_parser(commands) -> None:
+    average = commands.add_parser(
+        "average",
+        help="average the last N epoch checkpoints into a new run directory",
+        description="Average the weights of RUN's last N epoch checkpoints "
+        "(checkpoints/epoch-NNN.weights.h5) into a new run directory "
+        "(default RUN/averaged-last-N) that evaluate, translate and export take.",
+    )
+    average.add_argument("run", help="run directory")
+    average.add_argument("--last", type=positive_int, required=True, help="N checkpoints")
+    average.add_argument("--out", help="new run directory (default RUN/averaged-last-N)")
+    average.set_defaults(handler=_cmd_average)
+
+
+def _cmd_train(args):
+    from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
+    from tftransformer.runs.distribute import worker_out
+    from tftransformer.runs.train import TrainSettings, train_run
+    from tftransformer.runs.translate import evaluate_split, print_examples
+
+    settings = TrainSettings(
+        corpus=args.corpus,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        vocab_size=args.vocab_size,
+        min_token_count=args.min_token_count,
+        bucket=args.bucket,
+        warmup_steps=args.warmup_steps,
+        seed=args.seed,
+        limit=args.limit,
+        hparams=hparams_from_args(args),
+        **train_options_from_args(args),
+    )
+    model, tokenizers, _history = train_run(args.out, settings, save_every=args.save_every)
+    print(f"Saved {worker_out(args.out, settings.strategy) / 'model.keras'}")
+    common = dict(limit=settings.limit, max_tokens=settings.max_tokens)
+    scores, rows, hypotheses = evaluate_split(
+        model, tokenizers, settings.corpus, "test", progress=progress_bar(), **common
+    )
+    print(
+        f"Test BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
+        f"({scores['sentences']} sentences, greedy decoding as in the tutorial)"
+    )
+    beam_scores, _rows, _beams = evaluate_split(
+        model, tokenizers, settings.corpus, "test", decode="beam", **common
+    )
+    print(
+        f"Test BLEU {beam_scores['bleu']:.2f}  chrF {beam_scores['chrf']:.2f}  "
+        f"({beam_scores['sentences']} sentences, beam search: beam {DEFAULT_BEAM_SIZE}, "
+        f"alpha {DEFAULT_ALPHA})"
+    )
+    print_examples(rows[:3], hypotheses[:3])
+    return 0
+
+
+def add_parsers(commands) -> None:
+    """The `train` and `average` subcommands."""
+    from tftransformer.runs.train import DEFAULT_EPOCHS, TrainSettings
+
+    defaults = TrainSettings()
+    train = commands.add_parser("train", help="train a pt→en Transformer into a run directory")
+    train.add_argument("--corpus", default="embedded", help="embedded | tsv:PATH | tfds:NAME")
+    train.add_argument("--out", default="runs/pt_en", help="run directory (default runs/pt_en)")
+    train.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS)
+    train.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    train.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens)
+    train.add_argument("--vocab-size", type=positive_int, default=defaults.vocab_size)
+    train.add_argument("--warmup-steps", type=positive_int, default=defaults.warmup_steps)
+    train.add_argument(
+        "--min-token-count",
+        type=positive_int,
+        default=defaults.min_token_count,
+        help="WordPiece learner's lower_thresh (default 10, as in the guide)",
+    )
+    train.add_argument(
+        "--bucket",
+        action="store_true",
+        help="length-bucketed batches (deviation from the tutorial; off by default)",
+    )
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--limit", type=positive_int, help="use only the first N pairs per split")
+    train.add_argument(
+        "--save-every",
+        type=positive_int,
+        help="also back up for resuming every N steps (default: at each epoch end only)",
+    )
+    add_hparam_flags(train)
+    add_train_options(train)
+    train.set_defaults(handler=_cmd_train)
+    add_average_parser(commands)
