@@ -2,7 +2,7 @@ import pytest
 import tensorflow as tf
 
 from tftransformer.corpus import read_embedded
-from tftransformer.runs.scoring import corpus_scores, normalize_like_tokenizer
+from tftransformer.runs.scoring import corpus_scores, normalize_like_tokenizer, published_scores
 
 
 def test_normalization_matches_the_tokenizer_round_trip(tokenizers):
@@ -30,3 +30,14 @@ def test_wrong_translations_score_lower():
 def test_unpaired_lists_are_refused():
     with pytest.raises(ValueError, match="2 hypotheses for 1 references"):
         corpus_scores(["a", "b"], ["a"])
+
+
+def test_published_scores_are_on_the_raw_references_with_the_signature():
+    refs = ["I don't like driving in the big city.", "The river starts in the mountains."]
+    assert published_scores(refs, refs)["bleu"] == 100.0
+    tokenized = ["i don ' t like driving in the big city .", "the river starts in the mountains ."]
+    raw = published_scores(tokenized, refs)
+    assert raw["bleu"] < 100 and raw["chrf"] < 100  # case and spacing count, as published
+    assert corpus_scores(tokenized, refs)["bleu"] == 100.0  # normalized: they do not
+    assert "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:" in raw["signature"]
+    assert "chrF nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:" in raw["signature"]

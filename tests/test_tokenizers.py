@@ -154,3 +154,19 @@ def test_detokenize_a_leading_continuation_piece_gives_a_clean_word(tokenizers):
     ids = tf.constant([[2, vocab.index(pieces[0]), vocab.index(pieces[1]), 3]], tf.int64)
     text = tokenizers.en.detokenize(ids).numpy()[0].decode()
     assert text == pieces[0][2:] + pieces[1][2:]
+
+
+def test_cased_wordpiece_keeps_case_accents_and_composed_hangul(tmp_path):
+    import unicodedata
+
+    from tftransformer.tokenizers import CASED_BERT_TOKENIZER_PARAMS, build_tokenizers
+
+    texts = ["Não gosto de dirigir na Cidade.", "한국어를 공부합니다", "Eu li o Livro."] * 20
+    pairs = tf.data.Dataset.from_tensor_slices((texts, texts))
+    built = build_tokenizers(pairs, 400, vocab_dir=tmp_path, min_token_count=1,
+                             bert_tokenizer_params=CASED_BERT_TOKENIZER_PARAMS)  # fmt: skip
+    jamo = unicodedata.normalize("NFD", "한국어를 공부합니다")
+    inputs = ["Não gosto de dirigir na Cidade.", jamo]
+    back = built.pt.detokenize(built.pt.tokenize(tf.constant(inputs))).numpy()
+    # Case and accents kept, Hangul composed (punctuation is still split off, as WordPiece does).
+    assert [t.decode() for t in back] == ["Não gosto de dirigir na Cidade .", "한국어를 공부합니다"]

@@ -14,6 +14,7 @@ from decisive import MARGIN, greedy_margin, target_ids, text_ids
 
 from tftransformer import FastTranslator
 from tftransformer.cli import main
+from tftransformer.corpus import load_corpus
 from tftransformer.data import MAX_TOKENS
 from tftransformer.runs.run import load_run
 from tftransformer.runs.rundir import RunDir
@@ -123,8 +124,20 @@ def test_evaluate_scores_and_hypotheses(run_dir, tmp_path, capsys):
     hyps = tmp_path / "hyps.txt"
     args = ["evaluate", str(run_dir), "--limit", "5", "--hypotheses", str(hyps)]
     assert main(args) == 0
-    assert "BLEU" in capsys.readouterr().out
-    assert len(hyps.read_text(encoding="utf-8").splitlines()) == 5
+    printed = capsys.readouterr().out
+    assert "BLEU" in printed
+    # Scored as published (raw references, sacrebleu's signature); this WordPiece run's
+    # normalized scores are printed too, and labelled so.
+    assert "sacrebleu on raw references: BLEU nrefs:1|case:mixed" in printed
+    assert "  normalized (" in printed
+    written = hyps.read_text(encoding="utf-8").splitlines()
+    assert len(written) == 5
+    # --hypotheses holds exactly what `translate` prints for the same sentences (the same
+    # five, in the same batch, so the very same computation).
+    pairs = load_corpus("embedded", "test").take(5).as_numpy_iterator()
+    sources = [pt.decode() for pt, _en in pairs]
+    assert main(["translate", str(run_dir), *sources]) == 0
+    assert capsys.readouterr().out.splitlines() == written
 
 
 def test_plot_writes_valid_pngs(run_dir, tmp_path, capsys):

@@ -21,6 +21,9 @@ from tftransformer._files import atomic_dir, recover_dir
 
 RESERVED_TOKENS = ["[PAD]", "[UNK]", "[START]", "[END]"]
 BERT_TOKENIZER_PARAMS = dict(lower_case=True)
+# Deviation from tutorial (opt-in, `--tokenizer wordpiece-cased`): WordPiece that keeps case
+# and accents and composes characters (NFC: Hangul stays syllables, not jamo).
+CASED_BERT_TOKENIZER_PARAMS = dict(lower_case=False, normalization_form="NFC")
 VOCAB_SIZE = 8000
 TUTORIAL_CONVERTER = "ted_hrlr_translate_pt_en_converter"
 TUTORIAL_CONVERTER_URL = (
@@ -32,7 +35,11 @@ TUTORIAL_CONVERTER_URL = (
 MIN_TOKEN_COUNT = 10
 
 
-def bert_vocab_args(vocab_size: int = VOCAB_SIZE, min_token_count: int = MIN_TOKEN_COUNT) -> dict:
+def bert_vocab_args(
+    vocab_size: int = VOCAB_SIZE,
+    min_token_count: int = MIN_TOKEN_COUNT,
+    bert_tokenizer_params=None,
+) -> dict:
     """The guide's arguments to `bert_vocab_from_dataset`.
 
     With the default `min_token_count` these are exactly the guide's
@@ -42,7 +49,7 @@ def bert_vocab_args(vocab_size: int = VOCAB_SIZE, min_token_count: int = MIN_TOK
     return dict(
         vocab_size=vocab_size,
         reserved_tokens=RESERVED_TOKENS,
-        bert_tokenizer_params=BERT_TOKENIZER_PARAMS,
+        bert_tokenizer_params=bert_tokenizer_params or BERT_TOKENIZER_PARAMS,
         learn_params=learn_params,
     )
 
@@ -51,6 +58,7 @@ def build_vocab(
     sentences: tf.data.Dataset,
     vocab_size: int = VOCAB_SIZE,
     min_token_count: int = MIN_TOKEN_COUNT,
+    bert_tokenizer_params=None,
 ) -> list[str]:
     """A WordPiece vocabulary learned from a dataset of strings.
 
@@ -58,7 +66,8 @@ def build_vocab(
     yields fewer tokens (all it supports), never more.
     """
     return bert_vocab.bert_vocab_from_dataset(
-        sentences.batch(1000).prefetch(2), **bert_vocab_args(vocab_size, min_token_count)
+        sentences.batch(1000).prefetch(2),
+        **bert_vocab_args(vocab_size, min_token_count, bert_tokenizer_params),
     )
 
 
@@ -119,9 +128,10 @@ class CustomTokenizer(tf.Module):
     `get_reserved_tokens()`.
     """
 
-    def __init__(self, reserved_tokens, vocab_path):
+    def __init__(self, reserved_tokens, vocab_path, bert_tokenizer_params=None):
         super().__init__()
-        self.tokenizer = text.BertTokenizer(vocab_path, **BERT_TOKENIZER_PARAMS)
+        params = bert_tokenizer_params or BERT_TOKENIZER_PARAMS
+        self.tokenizer = text.BertTokenizer(vocab_path, **params)
         self._reserved_tokens = list(reserved_tokens)
         self._vocab_path = tf.saved_model.Asset(vocab_path)
         vocab = pathlib.Path(vocab_path).read_text(encoding="utf-8").splitlines()
@@ -183,6 +193,7 @@ def build_tokenizers(
     vocab_size: int = VOCAB_SIZE,
     vocab_dir=None,
     min_token_count: int = MIN_TOKEN_COUNT,
+    bert_tokenizer_params=None,
 ):
     """Learn pt and en vocabularies from `(pt, en)` pairs; a `tf.Module` with `.pt`, `.en`.
 
@@ -194,10 +205,13 @@ def build_tokenizers(
     vocab_dir.mkdir(parents=True, exist_ok=True)
     tokenizers = tf.Module()
     for index, lang in enumerate(("pt", "en")):
-        vocab = build_vocab(pairs.map(_select(index)), vocab_size, min_token_count)
+        vocab = build_vocab(
+            pairs.map(_select(index)), vocab_size, min_token_count, bert_tokenizer_params
+        )
         vocab_path = vocab_dir / f"{lang}_vocab.txt"
         write_vocab_file(vocab_path, vocab)
-        setattr(tokenizers, lang, CustomTokenizer(RESERVED_TOKENS, str(vocab_path)))
+        tokenizer = CustomTokenizer(RESERVED_TOKENS, str(vocab_path), bert_tokenizer_params)
+        setattr(tokenizers, lang, tokenizer)
     return tokenizers
 
 

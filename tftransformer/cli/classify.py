@@ -7,6 +7,7 @@ from pathlib import Path
 from tftransformer.cli.common import (
     UsageError,
     add_hparam_flags,
+    add_tokenizer_options,
     hparams_from_args,
     input_lines,
     positive_int,
@@ -45,6 +46,7 @@ def add_parsers(commands) -> None:
     train.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
     train.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens)
     train.add_argument("--min-token-count", type=positive_int, default=defaults.min_token_count)
+    add_tokenizer_options(train, defaults)
     train.add_argument("--limit", type=positive_int, help="only the first N examples per split")
     train.add_argument("--seed", type=int, default=defaults.seed)
     add_hparam_flags(train)
@@ -84,6 +86,7 @@ def _train(args):
         learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
         max_tokens=args.max_tokens,
         min_token_count=args.min_token_count, seed=args.seed, limit=args.limit,
+        tokenizer=args.tokenizer, vocab_size=args.vocab_size,
         hparams=hparams_from_args(args),
     )  # fmt: skip
     model, tokenizer, vocab, history = train_classifier(args.out, settings)

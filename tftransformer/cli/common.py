@@ -9,6 +9,7 @@ import sys
 
 from tftransformer.config import TransformerConfig
 from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
+from tftransformer.runs.train_options import TOKENIZERS
 
 
 class UsageError(Exception):
@@ -80,6 +81,29 @@ def add_beam_options(parser) -> None:
     )
 
 
+# The tokenizer `train` and `classify train` use unless told otherwise.
+DEFAULT_TOKENIZER = "wordpiece"
+
+
+def add_tokenizer_options(parser, defaults) -> None:
+    """`--tokenizer` and `--vocab-size`, recorded in the run's config.json."""
+    parser.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        default=DEFAULT_TOKENIZER,
+        help="wordpiece: the tutorial's (lower-cased, accents stripped, punctuation split); "
+        "wordpiece-cased: keeps case and accents, NFC (Hangul composed); "
+        f"sentencepiece: cased and reversible, any script (default {DEFAULT_TOKENIZER})",
+    )
+    parser.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        default=defaults.vocab_size,
+        help=f"most subword pieces per language (default {defaults.vocab_size}; "
+        "a small corpus gets fewer)",
+    )
+
+
 def valid_text(text: str) -> str:
     """`text` as valid Unicode: bytes that were not UTF-8 become U+FFFD.
 
@@ -111,6 +135,12 @@ def input_lines(texts, stream=None) -> list[str]:
     return [line.decode("utf-8", "replace") for line in lines]
 
 
+def as_line(text: str) -> str:
+    """One output line for one translation: `translate` prints it and
+    `evaluate --hypotheses` writes it (a newline inside becomes a space)."""
+    return text.replace("\n", " ")
+
+
 def progress_bar(unit="sentence"):
     """A `progress(done, total)` callback drawing a tqdm bar on stderr (stdout stays clean
     for pipes)."""
@@ -127,3 +157,24 @@ def progress_bar(unit="sentence"):
             bar.close()
 
     return update
+
+
+def score_lines(label, scores, detail, normalized=False) -> list[str]:
+    """What `train` and `evaluate` print for `evaluate_split`'s scores.
+
+    The published scores (sacrebleu on raw references) and their signature; with
+    `normalized`, also the scores after normalizing the references like the
+    lower-casing WordPiece tokenizer, labelled as such.
+    """
+    lines = [
+        f"{label} BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
+        f"({scores['sentences']} sentences, {detail})",
+        f"  sacrebleu on raw references: {scores['signature']}",
+    ]
+    if normalized:
+        norm = scores["normalized"]
+        lines.append(
+            f"  normalized (references lower-cased, accents stripped, punctuation split, "
+            f"as the tokenizer does): BLEU {norm['bleu']:.2f}  chrF {norm['chrf']:.2f}"
+        )
+    return lines

@@ -7,9 +7,11 @@ import math
 
 from tftransformer.cli.common import (
     add_hparam_flags,
+    add_tokenizer_options,
     hparams_from_args,
     positive_int,
     progress_bar,
+    score_lines,
 )
 
 
@@ -99,6 +101,7 @@ def _cmd_train(args):
         vocab_size=args.vocab_size,
         min_token_count=args.min_token_count,
         bucket=args.bucket,
+        tokenizer=args.tokenizer,
         warmup_steps=args.warmup_steps,
         seed=args.seed,
         limit=args.limit,
@@ -111,18 +114,13 @@ def _cmd_train(args):
     scores, rows, hypotheses = evaluate_split(
         model, tokenizers, settings.corpus, "test", progress=progress_bar(), **common
     )
-    print(
-        f"Test BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
-        f"({scores['sentences']} sentences, greedy decoding as in the tutorial)"
-    )
+    normalized = settings.tokenizer == "wordpiece"  # its output is normalized text
+    print(*score_lines("Test", scores, "greedy decoding as in the tutorial", normalized), sep="\n")
     beam_scores, _rows, _beams = evaluate_split(
         model, tokenizers, settings.corpus, "test", decode="beam", **common
     )
-    print(
-        f"Test BLEU {beam_scores['bleu']:.2f}  chrF {beam_scores['chrf']:.2f}  "
-        f"({beam_scores['sentences']} sentences, beam search: beam {DEFAULT_BEAM_SIZE}, "
-        f"alpha {DEFAULT_ALPHA})"
-    )
+    beam = f"beam search: beam {DEFAULT_BEAM_SIZE}, alpha {DEFAULT_ALPHA}"
+    print(*score_lines("Test", beam_scores, beam, normalized), sep="\n")
     print_examples(rows[:3], hypotheses[:3])
     return 0
 
@@ -138,7 +136,7 @@ def add_parsers(commands) -> None:
     train.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS)
     train.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     train.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens)
-    train.add_argument("--vocab-size", type=positive_int, default=defaults.vocab_size)
+    add_tokenizer_options(train, defaults)
     train.add_argument("--warmup-steps", type=positive_int, default=defaults.warmup_steps)
     train.add_argument(
         "--min-token-count",

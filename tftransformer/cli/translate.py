@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import argparse
 
-from tftransformer.cli.common import add_beam_options, input_lines, positive_int, progress_bar
+from tftransformer.cli.common import (
+    add_beam_options,
+    as_line,
+    input_lines,
+    positive_int,
+    progress_bar,
+    score_lines,
+)
 from tftransformer.data import MAX_TOKENS
 from tftransformer.inference.fast_translator import DEFAULT_JIT_COMPILE
 from tftransformer.runs.translate import DECODERS
@@ -105,7 +112,7 @@ def cmd_translate(args):
     progress = progress_bar() if len(sentences) > 10 else None
     translations = translate_all(translate_batch, sentences, args.batch_size, progress=progress)
     for line in translations:
-        print(line.replace("\n", " "), flush=True)
+        print(as_line(line), flush=True)
     return 0
 
 
@@ -127,11 +134,10 @@ def cmd_evaluate(args):
         **decode_options(args),
     )
     if args.hypotheses:
-        write_text_atomic(args.hypotheses, "".join(h + "\n" for h in hypotheses))
-    print(
-        f"{corpus} {args.split}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
-        f"({scores['sentences']} sentences, {args.decode} decoding)"
-    )
+        write_text_atomic(args.hypotheses, "".join(as_line(h) + "\n" for h in hypotheses))
+    normalized = run.settings.tokenizer == "wordpiece"  # its output is normalized text
+    lines = score_lines(f"{corpus} {args.split}:", scores, f"{args.decode} decoding", normalized)
+    print(*lines, sep="\n")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -27,6 +28,12 @@ from tftransformer.export import save_servable
 from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
 from tftransformer.runs.rundir import RunDir
 from tftransformer.runs.train import check_same_run
+from tftransformer.runs.train_options import TOKENIZERS, bert_params
+from tftransformer.tokenization.sentencepiece import (
+    MODEL_FILE,
+    SentencePieceTokenizer,
+    train_sentencepiece,
+)
 from tftransformer.tokenizers import (
     MIN_TOKEN_COUNT,
     RESERVED_TOKENS,
@@ -56,6 +63,7 @@ class ClassifySettings:
     max_tokens: int = MAX_TOKENS
     vocab_size: int = VOCAB_SIZE
     min_token_count: int = MIN_TOKEN_COUNT
+    tokenizer: str = "wordpiece"  # or "sentencepiece" (runs from before are WordPiece)
     seed: int = 0
     limit: int | None = None
     hparams: TransformerConfig = dataclasses.field(default_factory=TransformerConfig)
@@ -77,6 +85,11 @@ class ClassifySettings:
         except (TypeError, ValueError) as error:
             raise RunError(f"{source}: {error}") from None
         settings._check_types(source)
+        if settings.tokenizer not in TOKENIZERS:
+            raise RunError(
+                f"{source}: tokenizer must be one of {', '.join(TOKENIZERS)}, "
+                f"got {settings.tokenizer!r}"
+            )
         return settings
 
     def _check_types(self, source):
@@ -116,15 +129,21 @@ def targets_for(vocab: LabelVocab, examples, mode, source):
 def build_text_tokenizer(texts, settings, path) -> None:
     """Learn a vocabulary from `texts`; save a tf.Module whose `.text` is its tokenizer."""
     with tempfile.TemporaryDirectory(prefix="tftransformer-vocab-") as vocab_dir:
+        module = tf.Module()
+        if settings.tokenizer == "sentencepiece":
+            model = train_sentencepiece(texts, settings.vocab_size, Path(vocab_dir) / MODEL_FILE)
+            module.text = SentencePieceTokenizer(model)
+            save_tokenizers(module, path)  # copies the model file in as an asset
+            return
         vocab = build_vocab(
             tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)),
             settings.vocab_size,
             settings.min_token_count,
+            bert_params(settings.tokenizer),
         )
         vocab_path = os.path.join(vocab_dir, "text_vocab.txt")
         write_vocab_file(vocab_path, vocab)
-        module = tf.Module()
-        module.text = CustomTokenizer(RESERVED_TOKENS, vocab_path)
+        module.text = CustomTokenizer(RESERVED_TOKENS, vocab_path, bert_params(settings.tokenizer))
         save_tokenizers(module, path)  # copies the vocab file in as an asset
 
 

@@ -23,7 +23,13 @@ from tftransformer.data import BATCH_SIZE, MAX_TOKENS, make_batches, make_bucket
 from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
 from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
 from tftransformer.runs.rundir import RunDir
-from tftransformer.runs.train_options import check_train_options, dtype_policy, training_loss
+from tftransformer.runs.train_options import (
+    bert_params,
+    check_train_options,
+    dtype_policy,
+    training_loss,
+)
+from tftransformer.tokenization.sentencepiece import build_sentencepiece_tokenizers
 from tftransformer.tokenizers import (
     MIN_TOKEN_COUNT,
     VOCAB_SIZE,
@@ -50,6 +56,9 @@ class TrainSettings:
     vocab_size: int = VOCAB_SIZE
     min_token_count: int = MIN_TOKEN_COUNT
     bucket: bool = False
+    # "wordpiece": the tutorial's lower-casing CustomTokenizer; "sentencepiece": cased and
+    # reversible (tftransformer.tokenization). Runs from before this setting are WordPiece.
+    tokenizer: str = "wordpiece"
     # Training options (issue 7); off by default, i.e. the tutorial's training.
     tokens_per_batch: int | None = None  # token budget per bucketed batch
     mixed_precision: str | None = None  # None (float32) | "bf16" | "fp16"
@@ -168,16 +177,20 @@ def prepare_tokenizers(run: RunDir, settings: TrainSettings, log=print):
     if recover_dir(run.tokenizers).exists():
         log(f"Reusing tokenizers from {run.tokenizers}")
         return load_tokenizers(run.tokenizers)
-    log(f"Building tokenizers from {settings.corpus} (train split) ...")
+    log(f"Building {settings.tokenizer} tokenizers from {settings.corpus} (train split) ...")
     pairs = _take(load_corpus(settings.corpus, "train"), settings.limit)
     with tempfile.TemporaryDirectory(prefix="tftransformer-vocab-") as vocab_dir:
-        # The vocab files are copied into the SavedModel as assets.
-        built = build_tokenizers(
-            pairs,
-            settings.vocab_size,
-            vocab_dir=vocab_dir,
-            min_token_count=settings.min_token_count,
-        )
+        # The vocab (or model) files are copied into the SavedModel as assets.
+        if settings.tokenizer == "sentencepiece":
+            built = build_sentencepiece_tokenizers(pairs, settings.vocab_size, vocab_dir)
+        else:
+            built = build_tokenizers(
+                pairs,
+                settings.vocab_size,
+                vocab_dir=vocab_dir,
+                min_token_count=settings.min_token_count,
+                bert_tokenizer_params=bert_params(settings.tokenizer),
+            )
         save_tokenizers(built, run.tokenizers)
     return load_tokenizers(run.tokenizers)
 

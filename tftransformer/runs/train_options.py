@@ -13,6 +13,7 @@ import keras
 
 from tftransformer._files import RunError
 from tftransformer.runs.distribute import STRATEGIES
+from tftransformer.tokenizers import BERT_TOKENIZER_PARAMS, CASED_BERT_TOKENIZER_PARAMS
 from tftransformer.training import MaskedLoss, masked_loss
 
 # --mixed-precision value -> Keras dtype policy (variables stay float32).
@@ -24,11 +25,25 @@ def _name(field, source):
     return f"--{field.replace('_', '-')}" if source is None else f"{source}: {field}"
 
 
+# The subword tokenizer kinds a run can be trained with (see `runs.train.prepare_tokenizers`).
+TOKENIZERS = ("wordpiece", "wordpiece-cased", "sentencepiece")
+
+
+def bert_params(kind):
+    """The BertTokenizer parameters of a WordPiece kind (`wordpiece` is the tutorial's)."""
+    return CASED_BERT_TOKENIZER_PARAMS if kind == "wordpiece-cased" else BERT_TOKENIZER_PARAMS
+
+
 def check_train_options(settings, source=None) -> None:
     """`RunError` naming the option and value if the issue-7 options are unusable.
 
     `source` is the config file the settings came from (None: the command line).
     """
+    if settings.tokenizer not in TOKENIZERS:
+        raise RunError(
+            f"{_name('tokenizer', source)} must be one of {', '.join(TOKENIZERS)}, "
+            f"got {settings.tokenizer!r}"
+        )
     precision = settings.mixed_precision
     if precision is not None and precision not in PRECISION_POLICIES:
         raise RunError(

@@ -13,7 +13,7 @@ from tftransformer.corpus import Example, load_corpus
 from tftransformer.data import MAX_TOKENS
 from tftransformer.inference.fast_translator import FastTranslator
 from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
-from tftransformer.runs.scoring import corpus_scores
+from tftransformer.runs.scoring import corpus_scores, published_scores
 from tftransformer.translator import Translator, make_translate_fn, print_translation
 
 
@@ -105,6 +105,9 @@ def evaluate_split(
 ):
     """Translate a split and score it: `(scores, examples, hypotheses)`.
 
+    `scores` are `published_scores` (raw references, sacrebleu's signature), with
+    the normalized ones of `corpus_scores` under `scores["normalized"]`.
+
     `max_tokens` (the run's setting) bounds both the input and the translation.
     `decode_options` go to `make_batch_translator` (default: cached greedy).
     """
@@ -113,7 +116,10 @@ def evaluate_split(
         tokenizers, model, max_length=max_tokens, max_input_tokens=max_tokens, **decode_options
     )
     hypotheses = translate_all(translate_batch, [r.pt for r in rows], progress=progress)
-    return corpus_scores(hypotheses, [r.en for r in rows]), rows, hypotheses
+    references = [r.en for r in rows]
+    scores = published_scores(hypotheses, references)
+    scores["normalized"] = corpus_scores(hypotheses, references)
+    return scores, rows, hypotheses
 
 
 def print_examples(rows, hypotheses):

@@ -1,0 +1,270 @@
+"""SentencePiece tokenizers: cased, reversible, any script; a run, its export, a classifier."""
+
+import json
+import os
+import subprocess
+import sys
+import unicodedata
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import TINY_CLASSIFY_FLAGS, TINY_TRAIN_FLAGS
+from decisive import MARGIN, greedy_margin, text_ids
+from test_reliability_inputs import BAD_TEXTS, as_bytes, check_translations
+from test_reliability_serving import core_tensorflow_ops, graph_op_types, tf_text_serving_ops
+
+from tftransformer import TransformerClassifier
+from tftransformer.classification.export import tokenize_texts
+from tftransformer.classification.metrics import f1_scores
+from tftransformer.classification.model import classifier_loss_and_metrics
+from tftransformer.cli import main
+from tftransformer.corpus import load_corpus
+from tftransformer.runs.classify import ClassifySettings, build_text_tokenizer
+from tftransformer.runs.run import Run
+from tftransformer.runs.rundir import RunDir
+from tftransformer.tokenization.sentencepiece import build_sentencepiece_tokenizers
+from tftransformer.tokenizers import RESERVED_TOKENS, load_tokenizers, save_tokenizers
+
+KOREAN = "한국어를 공부합니다"  # "공부합니다": one 5-syllable word
+TEXTS = [
+    "Não gosto de dirigir na cidade grande.",  # pt, accents
+    "I don't like driving in the big city!",  # en, case and punctuation
+    KOREAN,
+    "日本語の文章です。",  # ja
+    "مرحبا بالعالم",  # ar
+    "😀👍🏽 emoji",
+    "Mixed: Olá, 세계 and 世界 — ça va?",
+]
+
+
+def expected_round_trip(text):
+    """The stated normalization: NFKC, leading whitespace removed."""
+    return unicodedata.normalize("NFKC", text).lstrip()
+
+
+@pytest.fixture(scope="module")
+def sp_dir(tmp_path_factory):
+    """SentencePiece pt/en tokenizers learned from the embedded train split, saved."""
+    root = tmp_path_factory.mktemp("sp")
+    built = build_sentencepiece_tokenizers(load_corpus("embedded", "train"), 8000, root / "m")
+    save_tokenizers(built, root / "saved")
+    return root / "saved"
+
+
+@pytest.fixture(scope="module")
+def sp(sp_dir):
+    return load_tokenizers(sp_dir)
+
+
+def round_trip(tokenizer, texts):
+    ids = tokenizer.tokenize(tf.constant([as_bytes(t) for t in texts], tf.string))
+    return ids, [t.decode("utf-8") for t in tokenizer.detokenize(ids).numpy()]
+
+
+@pytest.mark.parametrize("lang", ["pt", "en"])
+def test_round_trip_is_exact_for_every_script(sp, lang):
+    tokenizer = getattr(sp, lang)
+    ids, back = round_trip(tokenizer, TEXTS)
+    assert back == [expected_round_trip(t) for t in TEXTS]
+    for row in ids.to_list():
+        assert row[0] == 2 and row[-1] == 3 and 2 not in row[1:] and 3 not in row[:-1]
+
+
+def test_corpus_sentences_come_back_cased_with_punctuation_attached(sp):
+    rows = [en.decode() for _pt, en in load_corpus("embedded", "test").take(50).as_numpy_iterator()]
+    assert round_trip(sp.en, rows)[1] == rows
+
+
+def test_hangul_stays_composed_and_unseen_characters_use_bytes(sp):
+    decomposed = unicodedata.normalize("NFD", KOREAN)  # jamo, as some keyboards send
+    assert len(decomposed) > len(KOREAN)
+    ids, back = round_trip(sp.en, [KOREAN, decomposed])
+    assert back == [KOREAN, KOREAN]  # composed syllables either way
+    assert len(back[0].split()[1]) == 5  # "공부합니다" keeps its 5 syllables
+    # The English training text has no Hangul: it is spelled in UTF-8 byte pieces, not [UNK].
+    pieces = [p.decode() for p in sp.en.lookup(ids).to_list()[0]]
+    assert 1 not in ids.to_list()[0] and any(p.startswith("<0x") for p in pieces)
+
+
+def test_interface_and_reserved_ids_match_custom_tokenizer(sp, tokenizers):
+    for tokenizer in (sp.pt, sp.en):
+        assert [t.decode() for t in tokenizer.get_reserved_tokens().numpy()] == RESERVED_TOKENS
+        assert [t.decode() for t in tokenizer.vocab.numpy()[:4]] == RESERVED_TOKENS
+        assert int(tokenizer.get_vocab_size()) == len(tokenizer.vocab.numpy()) > 1000
+        assert tokenizer.get_vocab_path().numpy().decode().endswith("sentencepiece.model")
+        for name in ("tokenize", "detokenize", "lookup", "get_vocab_size", "get_vocab_path"):
+            assert hasattr(tokenizer, name) and hasattr(tokenizers.en, name)
+    dense = tf.constant([[2, 40, 41, 3, 0, 0]], tf.int64)
+    ragged = tf.ragged.constant([[2, 40, 41, 3]], tf.int64)
+    assert sp.en.detokenize(dense).numpy()[0] == sp.en.detokenize(ragged).numpy()[0]
+    assert sp.en.lookup(ragged).shape[0] == 1
+
+
+def test_hostile_inputs_give_one_well_formed_row_each(sp):
+    texts = [as_bytes(t) for t in BAD_TEXTS.values()]
+    ids = sp.pt.tokenize(tf.constant(texts))
+    assert ids.shape[0] == len(texts)
+    size = int(sp.pt.get_vocab_size())
+    for row in ids.to_list():
+        assert row[0] == 2 and row[-1] == 3 and all(0 <= i < size for i in row)
+    check_translations(sp.pt.detokenize(ids), len(texts))  # valid UTF-8, no reserved token
+    assert sp.pt.tokenize(tf.constant([], tf.string)).shape[0] == 0
+
+
+def test_saved_tokenizers_run_in_a_fresh_process_with_only_tf(sp_dir):
+    code = f"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the ops
+t = tf.saved_model.load({str(sp_dir)!r})
+ids = t.en.tokenize(tf.constant({TEXTS!r}))
+print(json.dumps([s.decode() for s in t.en.detokenize(ids).numpy()]))
+assert not any(m.startswith("tftransformer") for m in sys.modules)
+"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        expected_round_trip(t) for t in TEXTS
+    ]
+
+
+@pytest.fixture(scope="module")
+def sp_run(tmp_path_factory):
+    """A tiny pt->en run trained with `--tokenizer sentencepiece`, and what it printed."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("sp_run") / "run"
+    printed = io.StringIO()
+    argv = ["train", "--out", str(out), "--epochs", "1", "--tokenizer", "sentencepiece",
+            "--vocab-size", "500", *TINY_TRAIN_FLAGS]  # fmt: skip
+    with contextlib.redirect_stdout(printed):
+        assert main(argv) == 0
+    return out, printed.getvalue()
+
+
+@pytest.mark.slow
+def test_sentencepiece_run_records_its_kind_and_scores_as_published(sp_run):
+    out, printed = sp_run
+    config = json.loads(RunDir(out).config.read_text())
+    assert config["tokenizer"] == "sentencepiece" and config["vocab_size"] == 500
+    run = Run(out)
+    assert run.tokenizers.en.get_vocab_path().numpy().decode().endswith("sentencepiece.model")
+    assert "sacrebleu on raw references: BLEU nrefs:1|case:mixed" in printed
+    assert "normalized" not in printed  # only WordPiece's output is normalized text
+    # A rerun with the other kind is refused: a run decodes with the kind it was trained with.
+    argv = ["train", "--out", str(out), "--epochs", "1", "--tokenizer", "wordpiece",
+            "--vocab-size", "500", *TINY_TRAIN_FLAGS]  # fmt: skip
+    assert main(argv) == 2
+
+
+@pytest.mark.slow
+def test_sentencepiece_export_reloads_in_a_fresh_process_as_translate(sp_run, capsys):
+    out, _printed = sp_run
+    sentences = ["Não gosto de dirigir.", "Bom dia!", KOREAN]
+    expected = []
+    for sentence in sentences:  # one at a time: the same computation as one request each
+        assert main(["translate", str(out), sentence, "--no-jit-compile"]) == 0
+        expected.append(capsys.readouterr().out.rstrip("\n"))
+    assert main(["export", str(out), "--version", "1"]) == 0
+    exported = RunDir(out).export_root("translator") / "1"
+    capsys.readouterr()
+    assert graph_op_types(exported) <= core_tensorflow_ops() | tf_text_serving_ops()
+    assert "SentencepieceTokenizeOp" in graph_op_types(exported)
+    code = f"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text
+model = tf.saved_model.load({str(exported)!r})
+fn = model.signatures["serving_default"]
+out = [fn(sentences=tf.constant([s]))["translations"].numpy()[0].decode() for s in {sentences!r}]
+assert not any(m.startswith("tftransformer") for m in sys.modules)
+print(json.dumps(out))
+"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    # The CLI's plain-graph greedy and the served graph are the same computation on the
+    # same one-sentence batch; equal text is guaranteed where the model has no near-tie.
+    run = Run(out)
+    translator = run.translator()
+    vocab = [t.decode() for t in run.tokenizers.en.vocab.numpy()]
+    checked = 0
+    for sentence, served, printed in zip(sentences, got, expected, strict=True):
+        pieces = translator(tf.constant(sentence), max_length=run.max_tokens)[1].numpy()
+        ids = np.array([vocab.index(p.decode()) for p in pieces])
+        context = text_ids(run.tokenizers, sentence, run.max_tokens)
+        if greedy_margin(run.model, context, ids) > MARGIN:
+            assert served == printed, sentence
+            checked += 1
+    assert checked >= 1
+
+
+KOREAN_KEYWORDS = {"fruit": ["사과", "바나나"], "water": ["강물", "바다"], "sky": ["구름", "별빛"]}
+KOREAN_FILLER = "나는 오늘 정말 우리 그리고 아주 많이 조금 다시 함께 보았다 좋아한다".split()
+
+
+def korean_synthetic(n, seed):
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        words = list(rng.choice(KOREAN_FILLER, size=rng.integers(3, 7)))
+        label = list(KOREAN_KEYWORDS)[rng.integers(3)]
+        words.insert(rng.integers(len(words) + 1), rng.choice(KOREAN_KEYWORDS[label]))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+def test_sentencepiece_classifier_learns_a_korean_keyword_task(tmp_path):
+    texts, labels = korean_synthetic(400, 1)
+    settings = ClassifySettings(tokenizer="sentencepiece", vocab_size=600)
+    build_text_tokenizer(texts, settings, tmp_path / "tokenizer")
+    tokenizer = load_tokenizers(tmp_path / "tokenizer").text
+    back = tokenizer.detokenize(tokenizer.tokenize(texts[:20])).numpy()
+    assert [t.decode() for t in back] == texts[:20]  # Hangul intact in the classifier
+    names = sorted(KOREAN_KEYWORDS)
+    y = np.array([names.index(label) for label in labels], "int64")
+    keras.utils.set_random_seed(0)
+    model = TransformerClassifier(
+        num_layers=1, d_model=16, num_heads=2, dff=32, dropout_rate=0.0,
+        vocab_size=tokenizer.get_vocab_size(), num_labels=3, mode="multiclass",
+    )  # fmt: skip
+    loss, metrics = classifier_loss_and_metrics("multiclass", 3)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=loss, metrics=metrics)
+    model.fit(tokenize_texts(tokenizer, tf.constant(texts), 32), y, epochs=15, verbose=0)
+    held_out, held_labels = korean_synthetic(150, 2)
+    scores = model.scores(model(tokenize_texts(tokenizer, tf.constant(held_out), 32)))
+    predicted = np.asarray(model.predicted(scores))
+    truth = np.array([[names.index(label) == i for i in range(3)] for label in held_labels])
+    assert f1_scores(truth, predicted)["micro_f1"] >= 0.95
+
+
+def test_classify_cli_trains_a_sentencepiece_classifier(tmp_path, capsys):
+    out = tmp_path / "cls"
+    argv = ["classify", "train", "--out", str(out), "--epochs", "1", "--tokenizer",
+            "sentencepiece", "--vocab-size", "400", *TINY_CLASSIFY_FLAGS]  # fmt: skip
+    assert main(argv) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["tokenizer"] == "sentencepiece" and config["vocab_size"] == 400
+    tokenizer = load_tokenizers(out / "tokenizer").text
+    assert tokenizer.get_vocab_path().numpy().decode().endswith("sentencepiece.model")
+    capsys.readouterr()
+    assert main(["classify", "predict", str(out), "Não gosto!", KOREAN]) == 0
+    assert capsys.readouterr().out.count("\n") == 2
+
+
+def test_a_vocabulary_too_small_for_the_text_is_named(tmp_path):
+    from tftransformer.runs.rundir import RunError
+    from tftransformer.tokenization.sentencepiece import train_sentencepiece
+
+    texts, _labels = korean_synthetic(100, 3)
+    with pytest.raises(RunError, match="--vocab-size 100 is too small .* at least"):
+        train_sentencepiece(texts, 100, tmp_path / "m.model")
+    assert list(tmp_path.iterdir()) == []  # nothing half-written

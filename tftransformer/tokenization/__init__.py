@@ -1,0 +1,5 @@
+"""Subword tokenizers beyond the tutorial's WordPiece: SentencePiece (cased, reversible,
+any script), with the interface and reserved ids of the tutorial's `CustomTokenizer`.
+
+Imports only the tutorial's modules (see the import-linter contracts in pyproject.toml).
+"""
