@@ -122,22 +122,23 @@ def _free_ports(count):
             s.close()
 
 
-@pytest.mark.slow
-def test_multiworker_two_processes_train_and_agree(tmp_path):
-    from tftransformer.runs.run import load_run
+def _multiworker_train(tmp_path, out, prelude=""):
+    """`tftransformer train --strategy multiworker` as two local worker processes.
 
-    out = tmp_path / "run"
+    `prelude` is Python run in each worker before the CLI. Returns (return codes, logs).
+    """
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    argv = [sys.executable, "-m", "tftransformer", "train", "--strategy", "multiworker",
-            "--out", str(out), "--epochs", "1", "--batch-size", "8", "--limit", "16",
-            "--dropout-rate", "0", *TINY]  # fmt: skip
+    flags = ["train", "--strategy", "multiworker", "--out", str(out), "--epochs", "1",
+             "--batch-size", "8", "--limit", "16", "--dropout-rate", "0", *TINY]  # fmt: skip
+    code = f"{prelude}\nimport sys\nfrom tftransformer.cli import main\nsys.exit(main({flags!r}))"
     children = []
     try:
         for index in range(2):
             config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(config)}
             log = open(tmp_path / f"worker-{index}.log", "w")  # noqa: SIM115
-            children.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env))
+            children.append(subprocess.Popen([sys.executable, "-c", code], stdout=log,
+                                             stderr=subprocess.STDOUT, env=env))  # fmt: skip
         deadline = time.monotonic() + 300
         for child in children:
             child.wait(timeout=max(1, deadline - time.monotonic()))
@@ -147,7 +148,16 @@ def test_multiworker_two_processes_train_and_agree(tmp_path):
                 child.kill()
                 child.wait()
     logs = [(tmp_path / f"worker-{i}.log").read_text()[-2000:] for i in range(2)]
-    assert [c.returncode for c in children] == [0, 0], logs
+    return [c.returncode for c in children], logs
+
+
+@pytest.mark.slow
+def test_multiworker_two_processes_train_and_agree(tmp_path):
+    from tftransformer.runs.run import load_run
+
+    out = tmp_path / "run"
+    codes, logs = _multiworker_train(tmp_path, out)
+    assert codes == [0, 0], logs
     chief = load_run(out)[2]
     other = load_run(out / "workers" / "worker-1")[2]
     # Both trained 2 steps (16 pairs, global batch 8 = 4 per worker), on different
@@ -164,8 +174,8 @@ def test_multiworker_two_processes_train_and_agree(tmp_path):
 def test_keras_workaround_still_fits_this_keras():
     """`prepare_fit` patches two private Keras hooks (see its docstring). If a Keras upgrade
     renames them or changes their arguments, the workaround is wrong: fail here, loudly,
-    rather than deep inside a multi-worker job. (Whether it is still *needed* is not checked
-    here: that takes a two-process job without it, see the multi-worker test above.)"""
+    rather than deep inside a multi-worker job. (`test_keras_workaround_is_still_needed`
+    checks that it is still needed.)"""
     import inspect
 
     import keras
@@ -181,3 +191,18 @@ def test_keras_workaround_still_fits_this_keras():
     }
     sentinel = object()
     assert prepare_fit(sentinel, None, None) is None  # other strategies: untouched
+
+
+@pytest.mark.slow
+def test_keras_workaround_is_still_needed(tmp_path):
+    """The same two-worker job with `prepare_fit` switched off must still fail on this Keras.
+
+    When a Keras upgrade fixes `fit` under MultiWorkerMirroredStrategy, this test fails:
+    the workaround is then unnecessary and should go.
+    """
+    prelude = "import tftransformer.runs.train as t\nt.prepare_fit = lambda *args: None"
+    codes, logs = _multiworker_train(tmp_path, tmp_path / "run", prelude)
+    assert codes != [0, 0], "Keras now trains multi-worker without prepare_fit: remove it"
+    # ... and for the known reason (Keras builds the loss from a per-replica batch), not
+    # another one.
+    assert any("PerReplica" in log for log in logs), logs
