@@ -175,6 +175,7 @@ def test_sentencepiece_export_reloads_in_a_fresh_process_as_translate(sp_run, ca
     capsys.readouterr()
     assert graph_op_types(exported) <= core_tensorflow_ops() | tf_text_serving_ops()
     assert "SentencepieceTokenizeOp" in graph_op_types(exported)
+    hostile = [as_bytes(t) for t in BAD_TEXTS.values()]
     code = f"""
 import json, sys
 import tensorflow as tf
@@ -182,6 +183,10 @@ import tensorflow_text
 model = tf.saved_model.load({str(exported)!r})
 fn = model.signatures["serving_default"]
 out = [fn(sentences=tf.constant([s]))["translations"].numpy()[0].decode() for s in {sentences!r}]
+for name in ("serving_default", "beam_search"):  # hostile input: one valid row each
+    rows = model.signatures[name](sentences=tf.constant({hostile!r}))["translations"].numpy()
+    assert len(rows) == {len(hostile)}, rows
+    [row.decode("utf-8") for row in rows]
 assert not any(m.startswith("tftransformer") for m in sys.modules)
 print(json.dumps(out))
 """
@@ -258,6 +263,16 @@ def test_classify_cli_trains_a_sentencepiece_classifier(tmp_path, capsys):
     capsys.readouterr()
     assert main(["classify", "predict", str(out), "Não gosto!", KOREAN]) == 0
     assert capsys.readouterr().out.count("\n") == 2
+    # The export: hostile input gives one well-formed row each, and its tokenizer keeps
+    # Hangul composed (also from decomposed input).
+    assert main(["classify", "export", str(out), "--version", "1"]) == 0
+    exported = tf.saved_model.load(str(RunDir(out).export_root("classifier") / "1"))
+    hostile = [as_bytes(t) for t in BAD_TEXTS.values()] + [KOREAN.encode()]
+    scores = exported.signatures["serving_default"](texts=tf.constant(hostile))["scores"]
+    assert scores.shape[0] == len(hostile) and np.isfinite(scores.numpy()).all()
+    jamo = unicodedata.normalize("NFD", KOREAN)
+    back = exported.tokenizer.detokenize(exported.tokenizer.tokenize(tf.constant([jamo])))
+    assert back.numpy()[0].decode() == KOREAN
 
 
 def test_a_vocabulary_too_small_for_the_text_is_named(tmp_path):
