@@ -118,7 +118,42 @@ _IDS_SPECS = (
 )
 
 
-class CustomTokenizer(tf.Module):
+class SubwordTokenizer(tf.Module):
+    """What every tokenizer of the package shares: the vocabulary methods and the traced
+    signatures a SavedModel keeps (those of the tutorial's published converter).
+
+    A subclass sets `vocab` (a string variable, one entry per id), `_vocab_path` (an
+    asset) and `_reserved_tokens`, defines `tokenize` and `detokenize`, and calls
+    `_trace_signatures()` at the end of `__init__`.
+    """
+
+    def _trace_signatures(self):
+        self.tokenize.get_concrete_function(tf.TensorSpec(shape=[None], dtype=tf.string))
+        for spec in _IDS_SPECS:
+            self.detokenize.get_concrete_function(spec)
+            self.lookup.get_concrete_function(spec)
+        self.get_vocab_size.get_concrete_function()
+        self.get_vocab_path.get_concrete_function()
+        self.get_reserved_tokens.get_concrete_function()
+
+    @tf.function
+    def lookup(self, token_ids):
+        return tf.gather(self.vocab, token_ids)
+
+    @tf.function
+    def get_vocab_size(self):
+        return tf.shape(self.vocab)[0]
+
+    @tf.function
+    def get_vocab_path(self):
+        return self._vocab_path
+
+    @tf.function
+    def get_reserved_tokens(self):
+        return tf.constant(self._reserved_tokens)
+
+
+class CustomTokenizer(SubwordTokenizer):
     """A `BertTokenizer` with `[START]`/`[END]` framing, exportable as a SavedModel.
 
     Guide: "Customization and export". Methods: `tokenize(strings)` → ragged
@@ -137,14 +172,7 @@ class CustomTokenizer(tf.Module):
         vocab = pathlib.Path(vocab_path).read_text(encoding="utf-8").splitlines()
         self.vocab = tf.Variable(vocab)
 
-        # Trace the signatures a SavedModel keeps (those of the published converter).
-        self.tokenize.get_concrete_function(tf.TensorSpec(shape=[None], dtype=tf.string))
-        for spec in _IDS_SPECS:
-            self.detokenize.get_concrete_function(spec)
-            self.lookup.get_concrete_function(spec)
-        self.get_vocab_size.get_concrete_function()
-        self.get_vocab_path.get_concrete_function()
-        self.get_reserved_tokens.get_concrete_function()
+        self._trace_signatures()
 
     @tf.function
     def tokenize(self, strings):
@@ -164,21 +192,6 @@ class CustomTokenizer(tf.Module):
         words = tf.strings.regex_replace(words, "^##", "")
         return cleanup_text(self._reserved_tokens, words)
 
-    @tf.function
-    def lookup(self, token_ids):
-        return tf.gather(self.vocab, token_ids)
-
-    @tf.function
-    def get_vocab_size(self):
-        return tf.shape(self.vocab)[0]
-
-    @tf.function
-    def get_vocab_path(self):
-        return self._vocab_path
-
-    @tf.function
-    def get_reserved_tokens(self):
-        return tf.constant(self._reserved_tokens)
 
 
 def _select(index):

@@ -29,12 +29,8 @@ import tensorflow as tf
 import tensorflow_text as text
 
 from tftransformer._files import RunError, atomic_path
-from tftransformer.tokenizers import RESERVED_TOKENS, drop_reserved_ids
+from tftransformer.tokenizers import RESERVED_TOKENS, SubwordTokenizer, drop_reserved_ids
 
-_IDS_SPECS = (
-    tf.TensorSpec(shape=[None, None], dtype=tf.int64),
-    tf.RaggedTensorSpec(shape=[None, None], dtype=tf.int64),
-)
 # The model file's name beside the SavedModel's other assets.
 MODEL_FILE = "sentencepiece.model"
 
@@ -84,7 +80,7 @@ def _train(texts, vocab_size, model, seed_sentences):
     )  # fmt: skip
 
 
-class SentencePieceTokenizer(tf.Module):
+class SentencePieceTokenizer(SubwordTokenizer):
     """A SentencePiece model with `[START]`/`[END]` framing, exportable as a SavedModel.
 
     Methods, as `CustomTokenizer`'s: `tokenize(strings)` -> ragged int64 ids
@@ -109,14 +105,7 @@ class SentencePieceTokenizer(tf.Module):
                 f"{model_path}: ids 0-{len(found) - 1} are {found}, not {self._reserved_tokens}"
             )
 
-        # Trace the signatures a SavedModel keeps (the same as CustomTokenizer's).
-        self.tokenize.get_concrete_function(tf.TensorSpec(shape=[None], dtype=tf.string))
-        for spec in _IDS_SPECS:
-            self.detokenize.get_concrete_function(spec)
-            self.lookup.get_concrete_function(spec)
-        self.get_vocab_size.get_concrete_function()
-        self.get_vocab_path.get_concrete_function()
-        self.get_reserved_tokens.get_concrete_function()
+        self._trace_signatures()  # the same signatures as CustomTokenizer's
 
     @tf.function
     def tokenize(self, strings):
@@ -130,22 +119,6 @@ class SentencePieceTokenizer(tf.Module):
     def detokenize(self, tokenized):
         ids = drop_reserved_ids(tokenized, self._reserved_tokens)
         return self.tokenizer.detokenize(tf.cast(ids, tf.int32))
-
-    @tf.function
-    def lookup(self, token_ids):
-        return tf.gather(self.vocab, token_ids)
-
-    @tf.function
-    def get_vocab_size(self):
-        return tf.shape(self.vocab)[0]
-
-    @tf.function
-    def get_vocab_path(self):
-        return self._vocab_path
-
-    @tf.function
-    def get_reserved_tokens(self):
-        return tf.constant(self._reserved_tokens)
 
 
 def build_sentencepiece_tokenizers(pairs: tf.data.Dataset, vocab_size, model_dir):
