@@ -68,16 +68,33 @@ def test_export_layout(classifier_run):
 
 
 @pytest.mark.slow
-def test_benchmark_smoke(capsys):
+@pytest.mark.parametrize("data", ["embedded", "tfds:goemotions"])
+def test_benchmark_smoke(data, capsys):
+    """The side-by-side runs every CLI model and scikit-learn's, at 0.5 and auto.
+
+    `tfds:goemotions` (28 labels, multi-label) runs under `tfds.testing.mock_data`.
+    """
+    import contextlib
+
+    import tensorflow_datasets as tfds
+
     sys.path.insert(0, "benchmarks")
     try:
         import classify_baseline
     finally:
         sys.path.remove("benchmarks")
-    classify_baseline.main(["--smoke"])
-    out = capsys.readouterr().out
-    for name in ("TransformerClassifier", "LSTM", "TF-IDF"):
-        assert name in out
+    mocked = (tfds.testing.mock_data(num_examples=60) if data.startswith("tfds:")
+              else contextlib.nullcontext())  # fmt: skip
+    with mocked:
+        classify_baseline.main(["--smoke", "--data", data])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    table = {(" ".join(row[:-7]), row[-7]): [float(v) for v in row[-6:]] for row in rows
+             if len(row) > 7 and row[-7] in ("0.5", "auto")}  # fmt: skip
+    names = [f"classify --model {m}" for m in ("transformer", "lstm", "gru", "linear")]
+    names.append("sklearn TF-IDF + OneVsRest(LogReg)")
+    assert sorted(table) == sorted((n, t) for n in names for t in ("0.5", "auto"))
+    for values in table.values():
+        assert all(0 <= v <= 1 for v in values[:4]) and values[4] > 0 and values[5] > 0
 
 
 def test_rerun_with_other_settings_is_refused(classifier_run, capsys):
@@ -85,3 +102,74 @@ def test_rerun_with_other_settings_is_refused(classifier_run, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert "config.json" in err and "mode='multilabel'" in err and err.count("\n") == 0
+
+
+@pytest.fixture(scope="module", params=["linear", "lstm"])
+def model_run(request, tmp_path_factory):
+    """`classify train --model M --threshold auto` on a tiny config."""
+    out = tmp_path_factory.mktemp(request.param) / "run"
+    extra = ["--rnn-layers", "2", "--bidirectional", "--rnn-units", "8"]
+    args = ["classify", "train", "--out", str(out), "--epochs", "2", "--model", request.param,
+            "--threshold", "auto", *TINY, *(extra if request.param == "lstm" else [])]
+    assert main(args) == 0
+    return request.param, out
+
+
+def test_other_models_train_with_auto_thresholds(model_run, capsys):
+    import keras
+    import numpy as np
+
+    from tftransformer.classification.labelled import read_labelled
+    from tftransformer.classification.metrics import f1_scores
+    from tftransformer.runs.classify import load_classifier_run, predict_scores
+
+    kind, out = model_run
+    settings, tokenizer, vocab, model = load_classifier_run(out)
+    assert settings.model == kind and settings.threshold == "auto"
+    assert type(model).__name__ == {"linear": "LinearClassifier",
+                                    "lstm": "RecurrentClassifier"}[kind]  # fmt: skip
+    stored = json.loads((out / "thresholds.json").read_text())
+    assert list(stored) == list(vocab.names)
+    assert model.threshold == list(stored.values())  # what predict/evaluate/export use
+    assert keras.models.load_model(RunDir(out).model).threshold == model.threshold
+    # evaluate decides with the per-label thresholds.
+    capsys.readouterr()
+    assert main(["classify", "evaluate", str(out), "--split", "validation", "--limit", "64"]) == 0
+    printed = capsys.readouterr().out
+    examples = read_labelled("embedded", "validation", "en", 64)
+    scores = predict_scores(model, tokenizer, [e.text for e in examples], settings.max_tokens)
+    micro = f1_scores(vocab.multi_hot(examples) > 0, scores >= np.array(model.threshold,
+                                                                        "float32"))["micro_f1"]
+    assert f"micro_f1 {round(micro, 4)}" in printed
+    # Chosen on that split: never below the 0.5 threshold's micro-F1 there.
+    at_half = f1_scores(vocab.multi_hot(examples) > 0, scores >= 0.5)["micro_f1"]
+    assert micro >= at_half
+
+
+def test_other_models_resume_and_export(model_run, capsys):
+    kind, out = model_run
+    args = ["classify", "train", "--out", str(out), "--epochs", "2", "--model", kind,
+            "--threshold", "auto", *TINY]
+    if kind == "lstm":
+        args += ["--rnn-layers", "2", "--bidirectional", "--rnn-units", "8"]
+    before = (out / "history.json").read_text()
+    assert main(args) == 0  # all epochs done: nothing retrained
+    assert (out / "history.json").read_text() == before
+    assert main(["classify", "export", str(out), "--version", "1"]) == 0
+    assert (RunDir(out).export_root("classifier") / "1" / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--threshold", "auto", "--mode", "multiclass"], "threshold 'auto' needs mode"),
+        (["--threshold", "1.5"], "--threshold: must be 'auto' or between 0 and 1"),
+        (["--model", "svm"], "--model: invalid choice"),
+        (["--model", "linear", "--linear-c", "0"], "--linear-c must be positive"),
+    ],
+)
+def test_bad_model_flags_are_named(flags, message, tmp_path, capsys):
+    code = main(["classify", "train", "--out", str(tmp_path / "r"), *flags, *TINY])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -219,7 +219,11 @@ def test_config_that_is_not_a_json_object(run_copy, capsys, text, needle):
 @pytest.mark.parametrize(
     "change, needle",
     [
-        ({"threshold": "0.5"}, "threshold must be float, got '0.5'"),
+        ({"threshold": "0.5"}, "threshold must be a number or 'auto', got '0.5'"),
+        ({"threshold": [0.5]}, "threshold must be float, got [0.5]"),
+        ({"threshold": "auto", "mode": "multiclass"}, "threshold 'auto' needs mode multilabel"),
+        ({"model": "svm"}, "model must be one of transformer, lstm, gru, linear, got 'svm'"),
+        ({"bidirectional": 1}, "bidirectional must be bool, got 1"),
         ({"max_tokens": "128"}, "max_tokens must be int, got '128'"),
         ({"mode": None}, "mode must be str, got None"),
         ({"limit": True}, "limit must be int, got True"),

@@ -20,8 +20,59 @@ MODES = ("multiclass", "multilabel")
 POOLINGS = ("mean", "cls")
 
 
+def check_threshold(threshold, num_labels):
+    """`threshold` as a float or a list of `num_labels` floats, each inside (0, 1)."""
+    values = threshold if isinstance(threshold, (list, tuple)) else [threshold]
+    if isinstance(threshold, (list, tuple)) and len(values) != num_labels:
+        raise ValueError(
+            f"threshold must be one float or one per label ({num_labels}), got {len(values)}"
+        )
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ValueError(f"threshold must be between 0 and 1, got {value!r}")
+    if isinstance(threshold, (list, tuple)):
+        return [float(v) for v in values]
+    return float(threshold)
+
+
+class LabelDecisions:
+    """What every classifier model shares: logits -> scores -> decisions.
+
+    `mode="multilabel"`: a sigmoid per label, and a label is predicted when
+    its score reaches `threshold` (one float, or one per label as chosen by
+    `--threshold auto`). `mode="multiclass"`: softmax over the labels, and
+    exactly the argmax is predicted.
+    """
+
+    def _init_decisions(self, mode, threshold):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self.threshold = check_threshold(threshold, self.num_labels)
+
+    def set_thresholds(self, threshold):
+        """Replace the decision threshold(s); saved with the model's config."""
+        self.threshold = check_threshold(threshold, self.num_labels)
+
+    def scores(self, logits):
+        """Probabilities: sigmoid per label (multilabel) or softmax (multiclass)."""
+        if self.mode == "multilabel":
+            return ops.sigmoid(logits)
+        return ops.softmax(logits, axis=-1)
+
+    def predicted(self, scores):
+        """Boolean decisions: score >= its label's threshold, or the argmax one-hot."""
+        if self.mode == "multilabel":
+            threshold = ops.convert_to_tensor(self.threshold, dtype=scores.dtype)
+            return ops.greater_equal(scores, threshold)
+        return ops.equal(ops.one_hot(ops.argmax(scores, axis=-1), self.num_labels), 1.0)
+
+    def _decision_config(self):
+        return {"num_labels": self.num_labels, "mode": self.mode, "threshold": self.threshold}
+
+
 @keras.saving.register_keras_serializable(package="tftransformer")
-class TransformerClassifier(keras.Model):
+class TransformerClassifier(LabelDecisions, keras.Model):
     """Token ids (batch, seq) -> label logits (batch, num_labels).
 
     `Encoder` -> pooling over real tokens -> dropout -> `Dense(num_labels)`.
@@ -36,7 +87,7 @@ class TransformerClassifier(keras.Model):
         pooling: `"mean"` over non-pad tokens (default) or `"cls"`, the first
             token's vector (`[START]` from `CustomTokenizer` plays [CLS]).
         threshold: probability at or above which a label is predicted in
-            multi-label mode (default 0.5).
+            multi-label mode: one float (default 0.5) or one per label.
 
     Masking: padding (id 0) is masked in every encoder self-attention and is
     left out of the mean, so extra padding changes no prediction.
@@ -58,12 +109,8 @@ class TransformerClassifier(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if not 0.0 < float(threshold) < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {threshold!r}")
         self.num_layers = as_int(num_layers, "num_layers")
         self.d_model = as_int(d_model, "d_model")
         self.num_heads = as_int(num_heads, "num_heads")
@@ -71,9 +118,8 @@ class TransformerClassifier(keras.Model):
         self.vocab_size = as_int(vocab_size, "vocab_size")
         self.num_labels = as_int(num_labels, "num_labels")
         self.dropout_rate = float(dropout_rate)
-        self.mode = mode
         self.pooling = pooling
-        self.threshold = float(threshold)
+        self._init_decisions(mode, threshold)
         self.encoder = Encoder(
             num_layers=self.num_layers,
             d_model=self.d_model,
@@ -103,21 +149,6 @@ class TransformerClassifier(keras.Model):
             pooled = ops.sum(x * weights, axis=1) / count  # (batch, d_model)
         return self.head(self.dropout(pooled))  # (batch, num_labels) logits
 
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-    def scores(self, logits):
-        """Probabilities: sigmoid per label (multilabel) or softmax (multiclass)."""
-        if self.mode == "multilabel":
-            return ops.sigmoid(logits)
-        return ops.softmax(logits, axis=-1)
-
-    def predicted(self, scores):
-        """Boolean decisions: score >= threshold, or the argmax one-hot."""
-        if self.mode == "multilabel":
-            return ops.greater_equal(scores, self.threshold)
-        return ops.equal(ops.one_hot(ops.argmax(scores, axis=-1), self.num_labels), 1.0)
-
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -126,11 +157,9 @@ class TransformerClassifier(keras.Model):
             num_heads=self.num_heads,
             dff=self.dff,
             vocab_size=self.vocab_size,
-            num_labels=self.num_labels,
             dropout_rate=self.dropout_rate,
-            mode=self.mode,
             pooling=self.pooling,
-            threshold=self.threshold,
+            **self._decision_config(),
         )
         return config
 

@@ -16,7 +16,7 @@ from tftransformer.cli.common import (
 
 def add_parsers(commands) -> None:
     """The `classify` command group."""
-    from tftransformer.runs.classify import ClassifySettings
+    from tftransformer.runs.classify import DEFAULT_LEARNING_RATES, MODELS, ClassifySettings
 
     defaults = ClassifySettings()
     classify = commands.add_parser(
@@ -37,12 +37,40 @@ def add_parsers(commands) -> None:
         help="embedded corpus: classify the English or Portuguese sentences",
     )
     train.add_argument("--mode", default=defaults.mode, choices=("multilabel", "multiclass"))
-    train.add_argument("--pooling", default=defaults.pooling, choices=("mean", "cls"))
-    train.add_argument("--threshold", type=float, default=defaults.threshold)
+    train.add_argument(
+        "--model",
+        default=defaults.model,
+        choices=MODELS,
+        help="transformer: the tutorial's encoder, pooled; lstm / gru: the final hidden state "
+        "of a recurrent stack (embedding size --d-model); linear: one-vs-rest logistic "
+        f"regression on TF-IDF (default {defaults.model})",
+    )
+    train.add_argument("--pooling", default=defaults.pooling, choices=("mean", "cls"),
+                       help="transformer: mean over tokens or the first token")  # fmt: skip
+    train.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=defaults.threshold,
+        help="multilabel decision threshold: a probability, or 'auto' for per-label "
+        f"thresholds chosen on the validation split (default {defaults.threshold})",
+    )
+    train.add_argument("--rnn-layers", type=positive_int, default=defaults.rnn_layers)
+    train.add_argument("--rnn-units", type=positive_int, default=defaults.rnn_units)
+    train.add_argument("--bidirectional", action="store_true",
+                       help="lstm / gru: run each layer both ways")  # fmt: skip
+    train.add_argument("--linear-c", type=float, default=defaults.linear_c,
+                       help="linear: inverse L2 strength, as scikit-learn's C "
+                       f"(default {defaults.linear_c})")  # fmt: skip
     train.add_argument("--out", default="runs/classifier")
     train.add_argument("--epochs", type=positive_int, default=defaults.epochs)
     train.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument(
+        "--learning-rate",
+        type=float,
+        help="Adam's peak rate (default by model: "
+        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LEARNING_RATES.items())
+        + ")",
+    )
     train.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
     train.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens)
     train.add_argument("--min-token-count", type=positive_int, default=defaults.min_token_count)
@@ -70,6 +98,21 @@ def add_parsers(commands) -> None:
     export.set_defaults(handler=_export)
 
 
+def _threshold(text):
+    """`--threshold`: 'auto' or a probability strictly between 0 and 1."""
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or between 0 and 1, got {text!r}")
+    return value
+
+
 def _train(args):
     from tftransformer.plotting import plot_history
     from tftransformer.runs.classify import (
@@ -78,20 +121,28 @@ def _train(args):
         train_classifier,
     )
 
-    if not 0 < args.threshold < 1:
-        raise UsageError(f"--threshold must be between 0 and 1, got {args.threshold}")
     settings = ClassifySettings(
-        data=args.data, side=args.side, mode=args.mode, pooling=args.pooling,
-        threshold=args.threshold, epochs=args.epochs, batch_size=args.batch_size,
+        data=args.data, side=args.side, mode=args.mode, model=args.model, pooling=args.pooling,
+        threshold=args.threshold, rnn_layers=args.rnn_layers, rnn_units=args.rnn_units,
+        bidirectional=args.bidirectional, linear_c=args.linear_c, epochs=args.epochs,
+        batch_size=args.batch_size,
         learning_rate=args.learning_rate, warmup_epochs=args.warmup_epochs,
         max_tokens=args.max_tokens,
         min_token_count=args.min_token_count, seed=args.seed, limit=args.limit,
         tokenizer=args.tokenizer, vocab_size=args.vocab_size,
         hparams=hparams_from_args(args),
     )  # fmt: skip
+    try:
+        settings.check()
+    except ValueError as error:
+        raise UsageError(f"--{str(error).replace('_', '-')}") from None
     model, tokenizer, vocab, history = train_classifier(args.out, settings)
     plot_history(history, Path(args.out) / "plots" / "history.png")
-    print(f"Saved {Path(args.out) / 'model.keras'} ({len(vocab.names)} labels)")
+    print(f"Saved {Path(args.out) / 'model.keras'} ({settings.model}, {len(vocab.names)} labels)")
+    if settings.threshold == "auto":
+        print("Thresholds (validation, max micro-F1): " + " ".join(
+            f"{name}:{value:.3f}" for name, value in zip(vocab.names, model.threshold, strict=True)
+        ))  # fmt: skip
     metrics = evaluate_classifier(settings, tokenizer, vocab, model, settings.data, "test",
                                   settings.limit)  # fmt: skip
     print("Test " + "  ".join(f"{k} {v}" for k, v in metrics.items()))
