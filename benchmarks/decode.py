@@ -11,7 +11,12 @@ that every method produces exactly `--tokens` tokens per sentence:
                the input cache (see decoding.py), as a plain TF graph or
                compiled with XLA (static, padded shapes); "default" is what
                `FastTranslator()` picks (input cache, XLA);
-  beam4        `FastTranslator.beam_search(beam_size=4)`, default settings.
+  beam4        `FastTranslator.beam_search(beam_size=4)`, default settings;
+  ctranslate2  the same weights converted exactly to CTranslate2
+               (`tftransformer export --format ctranslate2`), float32 greedy
+               and beam 4, and int8 greedy; `--threads` threads (default: all
+               cores), one batch at a time. Skipped, saying so, when
+               `ctranslate2` is not installed (`pip install 'tftransformer[bench]'`).
 
 For one sentence and for a batch of `--batch` sentences it prints seconds,
 ms per generated token (per sentence token for batches: total time / all
@@ -25,6 +30,7 @@ timed calls is reported.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -78,6 +84,42 @@ def untrained_model_without_end(tokenizers, end_id, config=None):
     bias = model.final_layer.bias
     bias.assign(tf.tensor_scatter_nd_update(bias, [[end_id]], [-1e4]))
     return model
+
+
+def ctranslate2_methods(model, tokenizers, workdir, args):
+    """CTranslate2 greedy/beam on the same weights, converted exactly; {} if not installed."""
+    try:
+        import ctranslate2
+    except ImportError:
+        print("ctranslate2 is not installed (pip install 'tftransformer[bench]'): no column")
+        return {}
+    from tftransformer.inference.ctranslate2_converter import convert, source_tokens
+
+    threads = args.threads or os.cpu_count()
+    translators = {}
+    for quantization in ("float32", "int8"):
+        path = convert(model, tokenizers, workdir / f"ct2-{quantization}", quantization)
+        translators[quantization] = ctranslate2.Translator(
+            str(path), device="cpu", inter_threads=1, intra_threads=threads,
+            compute_type=quantization,
+        )  # fmt: skip
+
+    def run(quantization, beam_size):
+        def method(batch):
+            results = translators[quantization].translate_batch(
+                source_tokens(tokenizers.pt, batch), beam_size=beam_size,
+                max_decoding_length=args.tokens, max_batch_size=len(batch),
+            )  # fmt: skip
+            lengths = [len(r.hypotheses[0]) for r in results]
+            assert all(n == args.tokens for n in lengths), lengths
+
+        return method
+
+    return {
+        "ctranslate2 greedy": run("float32", 1),
+        "ctranslate2 greedy int8": run("int8", 1),
+        "ctranslate2 beam4": run("float32", 4),
+    }
 
 
 def best_time(fn, repeats):
@@ -158,14 +200,16 @@ def main(argv=None):
         def beam(cache, xla):
             return lambda b: check(translators[cache, xla].beam_search_ids(b, 4, 0.6, args.tokens))
 
-        methods = {
+        methods = {}
+        methods.update({
             "greedy kv-cache": greedy("keys_values", False),
             "greedy kv-cache xla": greedy("keys_values", True),
             "greedy input-cache": greedy("inputs", False),
             "greedy input-cache xla": greedy("inputs", True),
             "greedy default": greedy("inputs", None),
             "beam4 default": beam("inputs", None),
-        }
+        })  # fmt: skip
+        methods.update(ctranslate2_methods(model, tokenizers, Path(workdir), args))
 
         rows = []
         for label, batch in (("1 sentence", one), (f"{len(sentences)} sentences", sentences)):
@@ -189,6 +233,14 @@ def main(argv=None):
     for label, name, seconds, *_ in rows:
         if name.startswith("beam4"):
             print(f"{label}: {name} time / greedy default time = {seconds / greedy[label]:.2f}")
+    times = {(r[0], r[1]): r[2] for r in rows}
+    for label in dict.fromkeys(r[0] for r in rows):
+        for ours, theirs in (("greedy default", "ctranslate2 greedy"),
+                             ("beam4 default", "ctranslate2 beam4")):  # fmt: skip
+            if (label, theirs) in times:
+                ratio = times[label, theirs] / times[label, ours]
+                print(f"{label}: {theirs} time / {ours} time = {ratio:.2f} "
+                      f"(> 1: FastTranslator is faster)")  # fmt: skip
     return rows
 
 

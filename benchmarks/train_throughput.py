@@ -1,30 +1,40 @@
-"""Training throughput: the tutorial's pipeline vs ours with the best options, per real token.
+"""Training throughput: the tutorial's pipeline vs each speed option, per real token.
 
 With the tutorial's hyper-parameters (4 layers, d_model 128, dff 512, 8 heads,
-dropout 0.1, batch 64, `CustomSchedule` Adam, `masked_loss`), on two length
-distributions:
+dropout 0.1, batch 64, `CustomSchedule` Adam, `masked_loss`), on length
+distributions tokenized by the real subword tokenizers (WordPiece learned from
+the embedded corpus):
 
 - `embedded`: the embedded corpus's train split (real sentences, short);
-- `ted-like`: synthetic pairs whose lengths follow a TED-talk-like
-  distribution (log-normal, median ~20 words, long tail, trimmed at 128
-  tokens as the tutorial does), built from the embedded corpus's words.
+- `long`: synthetic pairs with long sentences like a real parallel corpus's
+  (log-normal, mean about 23 words, at most 92), built from the embedded
+  corpus's words;
+- `ted-like`: synthetic pairs with TED-talk-like lengths (median ~20 words,
+  a longer tail), trimmed at 128 tokens as the tutorial does.
 
-For each, side by side in one run (each configuration in its own child
-process, so its peak memory is its own):
+Each configuration (`--configs`, `;`-separated; each a `,`-list of options)
+runs in its own child process, so its peak memory is its own:
 
-- `tutorial`: `make_batches` (pad to the batch's longest sentence), float32,
-  no XLA: the tutorial's pipeline;
-- `ours`: `make_bucketed_batches` (same examples, same 64 per batch, padded
-  to their length bucket) plus the options given by `--ours`.
+- `einsum`: Keras' own attention core (the tutorial's); without it the
+  package's default `MatmulMultiHeadAttention` core runs;
+- `bucket`: `make_bucketed_batches` (same examples, same 64 per batch, padded
+  to their length bucket) instead of padding to the batch's longest sentence;
+- `bf16` / `fp16`: that mixed precision policy, whether or not the device has
+  it natively (`train` would refuse an emulated one; here it is measured);
+- `auto`: `--mixed-precision auto`'s choice on this device;
+- `jit`: XLA.
 
-Prints steps/s, non-pad target tokens per second (wall clock, and per
-CPU-second of the process, which other load on a shared machine disturbs
-less), padding share, peak RSS, the model
-FLOP utilisation (useful FLOPs of the non-pad tokens per second over the
-measured matmul peak of this machine) and the ratio ours/tutorial; and the
-loss per token of both at the same token counts, to show the two learn alike.
+The first configuration (default `einsum`: the tutorial's pipeline exactly) is
+the baseline of the ratios. Prints the device and its CPU features, the
+sentence lengths of each distribution, then per configuration: seconds per
+step, steps/s, non-pad target tokens per second (wall clock, and per
+CPU-second of the process, which other load disturbs less), padding share,
+peak RSS, the model FLOP utilisation (useful FLOPs of the non-pad tokens per
+second over the measured matmul peak of this machine), and the loss per token
+at the same token counts, to show that the configurations learn alike.
 
-    python benchmarks/train_throughput.py [--seconds 60] [--ours bucket,bf16] [--smoke]
+    python benchmarks/train_throughput.py [--seconds 60] [--data embedded,long]
+        [--configs "einsum;;bucket;bf16;bucket,bf16"] [--smoke]
 """
 
 from __future__ import annotations
@@ -42,7 +52,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OPTIONS = ("bucket", "bf16", "jit")
+OPTIONS = ("einsum", "bucket", "bf16", "fp16", "auto", "jit")
+DEFAULT_CONFIGS = "einsum;;bucket;bf16;bucket,bf16"
 
 
 def matmul_peak(dtype, n=1024, seconds=3.0):
@@ -96,30 +107,72 @@ def ted_like_pairs(count, seed=0):
     return pairs
 
 
+def long_pairs(count, seed=0):
+    """(pt, en) string pairs with long sentences: mean about 23 words, at most 92."""
+    from tftransformer.corpus import read_embedded
+
+    rows = read_embedded("train")
+    pt_words = " ".join(r.pt for r in rows).split()
+    en_words = " ".join(r.en for r in rows).split()
+    rng = np.random.default_rng(seed)
+    # log-normal with median 20.3 words and sigma 0.5: mean exp(mu + sigma^2 / 2) = 23.
+    words = np.clip(rng.lognormal(mean=np.log(23) - 0.125, sigma=0.5, size=count), 3, 92)
+    pairs = []
+    for n in words.astype(int):
+        m = int(np.clip(round(n * rng.uniform(0.85, 1.15)), 1, 92))
+        pairs.append((" ".join(rng.choice(pt_words, n)), " ".join(rng.choice(en_words, m))))
+    return pairs
+
+
+def dataset_for(data, pairs):
+    """The (pt, en) string pairs of distribution `data` as a tf.data.Dataset."""
+    import tensorflow as tf
+
+    from tftransformer.corpus import load_corpus
+
+    if data == "embedded":
+        return load_corpus("embedded", "train")
+    made = {"long": long_pairs, "ted-like": ted_like_pairs}[data](pairs)
+    pt, en = zip(*made, strict=True)
+    return tf.data.Dataset.from_tensor_slices((list(pt), list(en)))
+
+
+def length_summary(data, pairs, tokenizers):
+    """One line: words and subword tokens per sentence (pt side), mean and max."""
+    import tensorflow as tf
+
+    texts = [pt.decode("utf-8") for pt, _ in dataset_for(data, pairs).as_numpy_iterator()]
+    words = np.array([len(t.split()) for t in texts])
+    tokens = tokenizers.pt.tokenize(tf.constant(texts)).row_lengths().numpy()
+    return (f"{data}: {len(texts)} pairs; pt words/sentence mean {words.mean():.1f}, max "
+            f"{words.max()}; subword tokens mean {tokens.mean():.1f}, max {tokens.max()} "
+            f"(trimmed at 128)")  # fmt: skip
+
+
 def child(args):
     """One configuration: train for `--seconds`, print a JSON line of measurements."""
     import keras
-    import tensorflow as tf
 
     from tftransformer.config import TransformerConfig
-    from tftransformer.corpus import load_corpus
     from tftransformer.data import make_batches, make_bucketed_batches
+    from tftransformer.kernels.attention import use_attention_kernel
+    from tftransformer.runs.precision import resolve_precision, training_device
     from tftransformer.runs.train import TrainSettings, build_model
     from tftransformer.tokenizers import load_tokenizers
 
     options = set(filter(None, args.options.split(",")))
+    use_attention_kernel("einsum" if "einsum" in options else "matmul")
     tokenizers = load_tokenizers(args.tokenizers)
-    if args.data == "embedded":
-        ds = load_corpus("embedded", "train")
-    else:
-        pt, en = zip(*ted_like_pairs(args.pairs), strict=True)
-        ds = tf.data.Dataset.from_tensor_slices((list(pt), list(en)))
+    ds = dataset_for(args.data, args.pairs)
     hp = TransformerConfig() if not args.smoke else TransformerConfig(num_layers=1, d_model=16,
                                                                       dff=32, num_heads=2)
+    precision = next((p for p in ("bf16", "fp16") if p in options), None)
+    if "auto" in options:
+        precision = resolve_precision("auto", training_device())[0]
     settings = TrainSettings(
         hparams=hp,
         bucket="bucket" in options,
-        mixed_precision="bf16" if "bf16" in options else None,
+        mixed_precision=precision,
         jit_compile="jit" in options,
     )
     keras.utils.set_random_seed(0)
@@ -153,7 +206,8 @@ def child(args):
     cpu = time.process_time() - cpu_start
     timed_tokens = sum(tokens[args.warmup :])
     print(json.dumps(dict(
-        data=args.data, options=sorted(options), steps_per_s=timed_steps / elapsed,
+        data=args.data, options=sorted(options), precision=precision or "float32",
+        steps_per_s=timed_steps / elapsed,
         tokens_per_s=timed_tokens / elapsed, tokens_per_cpu_s=timed_tokens / cpu,
         pad_share=1 - sum(tokens[args.warmup:]) / sum(cells[args.warmup:]),
         useful_gflops=flops_useful / elapsed / 1e9,
@@ -174,8 +228,20 @@ def loss_at_tokens(result, marks, window):
     out = []
     for mark in marks:
         near = np.abs(middle - mark) <= window
+        if not near.any():  # a short (smoke) run: no batch near this mark
+            out.append(float("nan"))
+            continue
         out.append(float(np.sum(losses[near] * tokens[near]) / np.sum(tokens[near])))
     return out
+
+
+def config_name(options):
+    """A configuration's label: the attention core, then its options."""
+    chosen = [o for o in options.split(",") if o and o != "einsum"]
+    core = "einsum core" if "einsum" in options.split(",") else "matmul core"
+    if not chosen and core == "einsum core":
+        return "tutorial (einsum core)"
+    return " + ".join([core, *chosen])
 
 
 def run_child(args, data, options, tokenizers_dir):
@@ -194,73 +260,93 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="timed seconds per config")
     parser.add_argument("--warmup", type=int, default=3, help="untimed first steps")
-    parser.add_argument("--ours", default="bucket,bf16", help=f"comma list of {', '.join(OPTIONS)}")
-    parser.add_argument("--data", default="embedded,ted-like")
-    parser.add_argument("--pairs", type=int, default=4000, help="synthetic TED-like pairs")
+    parser.add_argument("--configs", default=DEFAULT_CONFIGS,
+                        help=f"';'-separated configurations, each a ','-list of "
+                        f"{', '.join(OPTIONS)}; the first is the baseline "
+                        f"(default {DEFAULT_CONFIGS!r})")  # fmt: skip
+    parser.add_argument("--data", default="embedded,long", help="embedded, long, ted-like")
+    parser.add_argument("--pairs", type=int, default=4000, help="synthetic pairs per data")
     parser.add_argument("--save", help="also write the raw measurements (JSON) here")
     parser.add_argument("--smoke", action="store_true", help="tiny model, a few seconds")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizers", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    unknown = set(filter(None, args.ours.split(","))) - set(OPTIONS)
+    configs = [c.strip() for c in args.configs.split(";")]
+    unknown = {o for c in configs for o in c.split(",") if o} - set(OPTIONS)
     if unknown:
-        parser.error(f"--ours: unknown option(s) {sorted(unknown)}; choose from {OPTIONS}")
+        parser.error(f"--configs: unknown option(s) {sorted(unknown)}; choose from {OPTIONS}")
+    unknown_data = set(args.data.split(",")) - {"embedded", "long", "ted-like"}
+    if unknown_data:
+        parser.error(f"--data: unknown {sorted(unknown_data)}; choose embedded, long, ted-like")
     if args.smoke:
         args.seconds, args.warmup, args.pairs = min(args.seconds, 3.0), 2, 200
     if args.child:
         return child(args)
 
     from tftransformer.corpus import load_corpus
-    from tftransformer.tokenizers import build_tokenizers, save_tokenizers
+    from tftransformer.runs.precision import resolve_precision, training_device
+    from tftransformer.tokenizers import build_tokenizers, load_tokenizers, save_tokenizers
 
+    device = training_device()
+    print(f"Device: {device.describe()}; --mixed-precision auto picks "
+          f"{resolve_precision('auto', device)[0] or 'float32'}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-tok-") as tmp:
         save_tokenizers(
             build_tokenizers(load_corpus("embedded", "train"), vocab_dir=f"{tmp}/vocab"),
             f"{tmp}/saved",
         )
+        tokenizers = load_tokenizers(f"{tmp}/saved")
+        for data in args.data.split(","):
+            print(length_summary(data, args.pairs, tokenizers))
         peaks = {} if args.smoke else {"float32": matmul_peak("float32"),
-                                       "bfloat16": matmul_peak("bfloat16")}  # fmt: skip
+                                       "bfloat16": matmul_peak("bfloat16"),
+                                       "float16": matmul_peak("float16")}  # fmt: skip
         rows = []
         for data in args.data.split(","):
-            base = run_child(args, data, "", f"{tmp}/saved")
-            ours = run_child(args, data, args.ours, f"{tmp}/saved")
-            rows.append((data, base, ours))
+            results = [(c, run_child(args, data, c, f"{tmp}/saved")) for c in configs]
+            rows.append((data, results))
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:
             json.dump(rows, f)
 
     print(f"Tutorial hyper-parameters, batch 64; {args.seconds:.0f} s timed per configuration "
-          f"after {args.warmup} warm-up steps; ours = {args.ours}.")  # fmt: skip
+          f"after {args.warmup} warm-up steps; ratios against {config_name(configs[0])}.")
     if peaks:
-        print(f"Measured matmul peak (1024², this machine): float32 {peaks['float32']:.1f} "
-              f"GFLOP/s, bfloat16 {peaks['bfloat16']:.1f} GFLOP/s")  # fmt: skip
+        print("Measured matmul peak (1024², this machine): " + ", ".join(
+            f"{k} {v:.1f} GFLOP/s" for k, v in peaks.items()))  # fmt: skip
     print()
-    print("| data | pipeline | steps/s | non-pad target tokens/s | ratio | tokens/CPU-s "
-          "| ratio | pad share | peak RSS MB | MFU |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for data, base, ours in rows:
-        for name, r in (("tutorial", base), (f"ours ({args.ours})", ours)):
-            peak = peaks.get("bfloat16" if "bf16" in r["options"] else "float32")
+    print("| data | configuration | precision | s/step | steps/s | non-pad target tokens/s "
+          "| ratio | tokens/CPU-s | ratio | pad share | peak RSS MB | MFU |")  # fmt: skip
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    dtypes = {"bf16": "bfloat16", "fp16": "float16", "float32": "float32"}
+    for data, results in rows:
+        base = results[0][1]
+        for config, r in results:
+            peak = peaks.get(dtypes[r["precision"]])
             mfu = f"{100 * r['useful_gflops'] / peak:.1f}%" if peak else "-"
             ratio = r["tokens_per_s"] / base["tokens_per_s"]
             cpu_ratio = r["tokens_per_cpu_s"] / base["tokens_per_cpu_s"]
-            print(f"| {data} | {name} | {r['steps_per_s']:.2f} | {r['tokens_per_s']:.0f} "
-                  f"| {ratio:.2f}× | {r['tokens_per_cpu_s']:.0f} | {cpu_ratio:.2f}× "
-                  f"| {100 * r['pad_share']:.0f}% | {r['peak_rss_mb']:.0f} | {mfu} |")  # fmt: skip
+            print(f"| {data} | {config_name(config)} | {r['precision']} "
+                  f"| {1 / r['steps_per_s']:.2f} | {r['steps_per_s']:.2f} "
+                  f"| {r['tokens_per_s']:.0f} | {ratio:.2f}× | {r['tokens_per_cpu_s']:.0f} "
+                  f"| {cpu_ratio:.2f}× | {100 * r['pad_share']:.0f}% | {r['peak_rss_mb']:.0f} "
+                  f"| {mfu} |")  # fmt: skip
     print()
     print("Training loss per token (token-weighted mean of the batches within ±10% of the "
           "tokens seen; same start weights):")  # fmt: skip
-    for data, base, ours in rows:
-        total = min(sum(base["tokens"]), sum(ours["tokens"]))
+    for data, results in rows:
+        base = results[0][1]
+        total = min(sum(r["tokens"]) for _, r in results)
         marks = np.linspace(0.15, 0.85, 5) * total
         noise = float(np.std(np.diff(base["losses"]))) / np.sqrt(2)
         print(f"  {data}: single-batch loss noise (std) {noise:.3f}")
         window = 0.1 * total
-        for mark, lb, lo in zip(marks, loss_at_tokens(base, marks, window),
-                                loss_at_tokens(ours, marks, window), strict=True):  # fmt: skip
-            print(f"    {mark:>9.0f} tokens: tutorial {lb:.3f}  ours {lo:.3f}  "
-                  f"diff {lo - lb:+.3f}")  # fmt: skip
+        losses = [loss_at_tokens(r, marks, window) for _, r in results]
+        for i, mark in enumerate(marks):
+            cells = "  ".join(f"{config_name(c)} {values[i]:.3f}"
+                              for (c, _), values in zip(results, losses, strict=True))  # fmt: skip
+            print(f"    {mark:>9.0f} tokens: {cells}")
     return 0
 
 

@@ -161,12 +161,19 @@ def test_bad_tf_config_is_named(monkeypatch):
 @pytest.fixture(scope="module")
 def options_run(tmp_path_factory):
     """A tiny run trained with the opt-in options: bucketed token budget, bf16, smoothing."""
+    from tftransformer.runs.precision import Device
+
     out = tmp_path_factory.mktemp("options") / "run"
     settings = TrainSettings(
         epochs=3, batch_size=8, limit=24, warmup_steps=10, max_tokens=24, hparams=TINY_HP,
         bucket=True, tokens_per_batch=160, mixed_precision="bf16", label_smoothing=0.1,
     )  # fmt: skip
-    train_run(out, settings, verbose=0)
+    # bf16 is refused on CPUs without native bfloat16 (runs/precision.py); CI's may lack
+    # it, so the device is one that has it. The training itself runs the same either way.
+    bf16_cpu = Device("cpu", "test CPU", cpu_flags=frozenset({"avx512_bf16"}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tftransformer.runs.train.training_device", lambda: bf16_cpu)
+        train_run(out, settings, verbose=0)
     return out
 
 

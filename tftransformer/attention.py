@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from tftransformer._building import build_once
+from tftransformer.kernels.attention import multi_head_attention_class
 
 # Arguments that belong to the wrapping `keras.layers.Layer`, not to the
 # `MultiHeadAttention` it owns.
@@ -51,7 +52,11 @@ class BaseAttention(keras.layers.Layer):
         layer_kwargs = {k: kwargs.pop(k) for k in _LAYER_KWARGS if k in kwargs}
         super().__init__(**layer_kwargs)
         self.mha_kwargs = dict(kwargs)
-        self.mha = keras.layers.MultiHeadAttention(**kwargs, name="mha")
+        # Deviation from tutorial (speed): the attention core runs as two batched matmuls
+        # (`kernels.attention.MatmulMultiHeadAttention`: same math, same weights and
+        # config); TFTRANSFORMER_ATTENTION=einsum builds the tutorial's own
+        # `keras.layers.MultiHeadAttention` instead.
+        self.mha = multi_head_attention_class()(**kwargs, name="mha")
         self.layernorm = keras.layers.LayerNormalization(name="layernorm")
         self.add = keras.layers.Add(name="add")
         self.supports_masking = True

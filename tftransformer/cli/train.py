@@ -25,6 +25,44 @@ def _smoothing(text):
     return value
 
 
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def duration(text):
+    """`--max-time`: seconds, or a duration such as 90s, 15m, 1h30m, 2h."""
+    import re
+
+    cleaned = text.strip().lower()
+    parts = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?",
+                         cleaned)  # fmt: skip
+    if not cleaned or parts is None or not any(parts.groups()):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 15m or 1h30m, "
+                                         f"got {text!r}")  # fmt: skip
+    seconds = sum(float(v) * _DURATION_UNITS[u]
+                  for v, u in zip(parts.groups(), "hms", strict=True) if v)  # fmt: skip
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
+    return seconds
+
+
+def add_budget_options(train) -> None:
+    """`--max-time` / `--max-steps`: train for a budget instead of all epochs."""
+    group = train.add_argument_group("training budget (default: all --epochs)")
+    group.add_argument(
+        "--max-time",
+        type=duration,
+        metavar="DURATION",
+        help="stop at the first step past this wall time (90s, 15m, 1h30m; counted from the "
+        "start of train, before the closing evaluation); the last weights are kept",
+    )
+    group.add_argument(
+        "--max-steps",
+        type=positive_int,
+        metavar="N",
+        help="stop once the run has taken N optimizer steps in all (warm-up is --warmup-steps)",
+    )
+
+
 def add_train_options(train) -> None:
     """The issue-7 flags of `tftransformer train`; all default to the tutorial's training."""
     group = train.add_argument_group("speed and scale-out (off by default: the tutorial)")
@@ -35,8 +73,10 @@ def add_train_options(train) -> None:
     )
     group.add_argument(
         "--mixed-precision",
-        choices=("bf16", "fp16"),
-        help="Keras mixed precision policy (float32 variables, logits and loss)",
+        choices=("auto", "bf16", "fp16"),
+        help="Keras mixed precision (float32 variables, logits and loss); auto picks bf16, "
+        "fp16 or float32 from the device; bf16/fp16 are refused where the device would "
+        "only emulate them (slower than float32)",
     )
     group.add_argument("--jit-compile", action="store_true", help="compile steps with XLA")
     group.add_argument(
@@ -106,6 +146,8 @@ def _cmd_train(args):
         seed=args.seed,
         limit=args.limit,
         hparams=hparams_from_args(args),
+        max_time=args.max_time,
+        max_steps=args.max_steps,
         **train_options_from_args(args),
     )
     model, tokenizers, _history = train_run(args.out, settings, save_every=args.save_every)
@@ -158,5 +200,6 @@ def add_parsers(commands) -> None:
     )
     add_hparam_flags(train)
     add_train_options(train)
+    add_budget_options(train)
     train.set_defaults(handler=_cmd_train)
     add_average_parser(commands)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from tftransformer.cli.common import (
+    UsageError,
     add_beam_options,
     as_line,
     input_lines,
@@ -88,9 +89,23 @@ def add_parsers(commands) -> None:
     plot.set_defaults(handler=cmd_plot)
 
     export = commands.add_parser(
-        "export", help="SavedModel for TF Serving: RUN/export/translator/N/"
+        "export",
+        help="SavedModel for TF Serving: RUN/export/translator/N/ (or a CTranslate2 model)",
     )
     export.add_argument("run", help="run directory")
+    export.add_argument(
+        "--format",
+        choices=("savedmodel", "ctranslate2"),
+        default="savedmodel",
+        help="savedmodel (default): TF Serving, tokenizers inside; ctranslate2: "
+        "RUN/export/ctranslate2/QUANTIZATION/, weights converted exactly (pip install ctranslate2)",
+    )
+    export.add_argument(
+        "--quantization",
+        choices=("float32", "int8"),
+        default="float32",
+        help="ctranslate2: float32 (exact) or int8 weights (default float32)",
+    )
     export.add_argument("--version", type=positive_int, help="default: next free version")
     add_beam_options(export)  # for the `beam_search` signature
     export.set_defaults(handler=cmd_export)
@@ -159,6 +174,21 @@ def cmd_export(args):
     from tftransformer.runs.run import Run
 
     run = Run(args.run)
+    if args.format == "ctranslate2":
+        from tftransformer.inference.ctranslate2_converter import ConversionError, convert
+
+        if args.version is not None:
+            raise UsageError("--version is for --format savedmodel (TF Serving's layout)")
+        try:
+            path = convert(run.model, run.tokenizers,
+                           run.dir.export_root("ctranslate2") / args.quantization,
+                           args.quantization)  # fmt: skip
+        except ConversionError as error:
+            raise UsageError(f"--format ctranslate2: {error}") from None
+        print(path)
+        return 0
+    if args.quantization != "float32":
+        raise UsageError("--quantization is for --format ctranslate2")
     path = export_translator(
         run.translator(),
         run.dir.export_root("translator"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import time
 import warnings
 
 import keras
@@ -22,6 +23,7 @@ from tftransformer.corpus import load_corpus
 from tftransformer.data import BATCH_SIZE, MAX_TOKENS, make_batches, make_bucketed_batches
 from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
 from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
+from tftransformer.runs.precision import PrecisionError, resolve_precision, training_device
 from tftransformer.runs.rundir import RunDir
 from tftransformer.runs.train_options import (
     bert_params,
@@ -61,17 +63,22 @@ class TrainSettings:
     tokenizer: str = "wordpiece"
     # Training options (issue 7); off by default, i.e. the tutorial's training.
     tokens_per_batch: int | None = None  # token budget per bucketed batch
-    mixed_precision: str | None = None  # None (float32) | "bf16" | "fp16"
+    # None (float32) | "auto" (picked from the device, see runs.precision) | "bf16" | "fp16"
+    mixed_precision: str | None = None
     jit_compile: bool = False
     label_smoothing: float = 0.0
     strategy: str = "default"  # default | mirrored | multiworker
     warmup_steps: int = 4000
     seed: int = 0
     limit: int | None = None  # use only the first N examples of each split
+    # A budget for one `train` invocation (see `TrainingBudget`): wall seconds, and/or a
+    # total optimizer step count. None: train all `epochs`.
+    max_time: float | None = None
+    max_steps: int | None = None
     hparams: TransformerConfig = dataclasses.field(default_factory=TransformerConfig)
 
-    # Settings a rerun may change: they change how the run computes, not what.
-    RESUMABLE_CHANGES = ("epochs", "strategy", "jit_compile")
+    # Settings a rerun may change: they change how the run computes, or for how long.
+    RESUMABLE_CHANGES = ("epochs", "strategy", "jit_compile", "max_time", "max_steps")
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -106,6 +113,7 @@ class TrainSettings:
         ):
             raise RunError(f"{source}: limit must be an integer or null, got {settings.limit!r}")
         check_train_options(settings, source)
+        check_budget(settings, source)
         return settings
 
 
@@ -164,6 +172,84 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
+def check_budget(settings, source=None) -> None:
+    """`RunError` naming `max_time` / `max_steps` when set to anything but a positive number."""
+    for name, kinds in (("max_time", (int, float)), ("max_steps", (int,))):
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
+            where = f"--{name.replace('_', '-')}" if source is None else f"{source}: {name}"
+            raise RunError(f"{where} must be a positive number or null, got {value!r}")
+
+
+class TrainingBudget(keras.callbacks.Callback):
+    """Ends training at the first step past a wall-time or step budget.
+
+    The clock starts when the budget is made (`train_run`'s start, so
+    tokenizer building and tracing count); `max_steps` counts the run's
+    optimizer steps, earlier invocations included. When the budget runs out
+    mid-epoch, Keras still validates that (partial) epoch and calls the epoch
+    end, so it is backed up and counted like any other. Every epoch end adds
+    `steps` (the optimizer step reached), `train_seconds` (since the clock
+    started) and `budget_stopped` (1.0 on the epoch the budget ended) to the
+    logs, hence to `history.json`.
+    """
+
+    def __init__(self, max_seconds=None, max_steps=None, clock=None):
+        super().__init__()
+        self.max_seconds = max_seconds
+        self.max_steps = max_steps
+        self.clock = clock or time.monotonic
+        self.start = self.clock()
+        self.stopped_by = None
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def exhausted(self, step, time_counts=True):
+        """"max_steps" or "max_time" if that budget is spent at optimizer step `step`."""
+        if self.max_steps is not None and step >= self.max_steps:
+            return "max_steps"
+        if time_counts and self.max_seconds is not None and self.elapsed() >= self.max_seconds:
+            return "max_time"
+        return None
+
+    def on_train_batch_end(self, batch, logs=None):
+        reason = self.exhausted(int(self.model.optimizer.iterations.numpy()))
+        if reason:
+            self.stopped_by = reason
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:  # the same dict the later callbacks (RunBackup) record
+            logs["steps"] = float(self.model.optimizer.iterations.numpy())
+            logs["train_seconds"] = round(self.elapsed(), 3)
+            logs["budget_stopped"] = 1.0 if self.stopped_by else 0.0
+
+
+def format_seconds(seconds) -> str:
+    """90 -> "1m30s"; 5400 -> "1h30m"; 45 -> "45s"."""
+    seconds = round(float(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "",
+             f"{secs}s" if secs or not seconds else ""]  # fmt: skip
+    return "".join(parts)
+
+
+def budget_report(budget: TrainingBudget, settings, step, epochs_done) -> str:
+    """The line `train` prints when a budget ended the run, with the warm-up's state."""
+    limit = (f"--max-time {format_seconds(settings.max_time)}" if budget.stopped_by == "max_time"
+             else f"--max-steps {settings.max_steps}")  # fmt: skip
+    line = (f"Stopped by {limit} after {budget.elapsed():.0f} s at optimizer step {step}, "
+            f"in epoch {epochs_done} of {settings.epochs} (kept the last weights)")  # fmt: skip
+    if step < settings.warmup_steps:
+        line += (f"; the learning rate was still warming up (step {step} of "
+                 f"{settings.warmup_steps}: --warmup-steps sets it)")  # fmt: skip
+    return line
+
+
 class _EndFitAtEpochEnd(keras.callbacks.Callback):
     # `train_run` calls `fit` once per epoch (each epoch has its own data order).
     def on_epoch_end(self, epoch, logs=None):
@@ -216,11 +302,26 @@ def train_run(
     extra_callbacks=(),
     log=print,
 ):
-    """Train into run dir `out` (creating or resuming it); returns (model, tokenizers, history)."""
+    """Train into run dir `out` (creating or resuming it); returns (model, tokenizers, history).
+
+    With `settings.max_time` / `max_steps`, training stops at the first step past
+    the budget (see `TrainingBudget`); the last weights are saved as usual and a
+    rerun continues with the next epoch. The tutorial's learning-rate schedule
+    depends only on the step, so it stays the same: a budget shorter than
+    `warmup_steps` simply ends during warm-up (and says so).
+    """
+    budget = TrainingBudget(settings.max_time, settings.max_steps)
     check_train_options(settings)
+    check_budget(settings)
     # First, before any other TensorFlow work (the multi-worker strategy needs that).
     strategy = make_strategy(settings.strategy)
     run = RunDir(worker_out(out, settings.strategy))
+    # Refused before anything is written: a precision this device would only emulate.
+    try:
+        precision, why = resolve_precision(settings.mixed_precision, training_device())
+    except PrecisionError as error:
+        raise RunError(str(error)) from None
+    log(f"Precision: {why}")
     run.path.mkdir(parents=True, exist_ok=True)
     if run.config.exists():
         check_same_run(load_settings(run), settings, run.config)
@@ -241,7 +342,9 @@ def train_run(
     # shuffles them too); the validation loss does not depend on the order.
     val = make_batches_for(settings, tokenizers, val_pairs)
     train = make_batches_for(settings, tokenizers, train_pairs, seed=settings.seed)
-    model = build_model(settings, tokenizers, strategy)
+    # "auto" is stored as asked (each machine decides); the model gets the decision.
+    model = build_model(dataclasses.replace(settings, mixed_precision=precision), tokenizers,
+                        strategy)  # fmt: skip
     history = restore_backup(run, model)
     # A rerun updates config.json (e.g. more epochs) only once its backup has loaded,
     # so a run dir that cannot resume is left exactly as it was.
@@ -255,6 +358,7 @@ def train_run(
 
     backup = RunBackup(run, history=history, save_every=save_every)
     callbacks = [
+        budget,  # first: it adds steps and seconds to the logs RunBackup records
         backup,
         keras.callbacks.TensorBoard(log_dir=str(run.logs)),
         keras.callbacks.TerminateOnNaN(),
@@ -262,6 +366,12 @@ def train_run(
     ]
     prepare_fit(model, strategy, train)
     for epoch in range(done, settings.epochs):
+        step = int(model.optimizer.iterations.numpy())
+        # Every invocation trains at least one step unless the step budget is spent.
+        reason = budget.exhausted(step, time_counts=epoch > done)
+        if reason:
+            budget.stopped_by = reason
+            break
         # Deviation from tutorial: the tutorial's `shuffle` draws a new order at
         # every pass through the data, so a run resumed at epoch k would see other
         # batches than an uninterrupted one. Here epoch k's order depends only on
@@ -279,9 +389,12 @@ def train_run(
             callbacks=[*callbacks, _EndFitAtEpochEnd()],
             verbose=verbose,
         )
-        if backup.stopped_on_nan:
+        if backup.stopped_on_nan or budget.stopped_by:
             break
     raise_if_stopped_on_nan(backup)
+    if budget.stopped_by:
+        log(budget_report(budget, settings, int(model.optimizer.iterations.numpy()),
+                          backup.epochs_done))  # fmt: skip
     with atomic_path(run.model, suffix=".keras") as tmp:
         model.save(tmp)
     write_json_atomic(run.history, backup.history)

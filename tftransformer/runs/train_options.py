@@ -45,9 +45,9 @@ def check_train_options(settings, source=None) -> None:
             f"got {settings.tokenizer!r}"
         )
     precision = settings.mixed_precision
-    if precision is not None and precision not in PRECISION_POLICIES:
+    if precision is not None and precision not in (*PRECISION_POLICIES, "auto"):
         raise RunError(
-            f"{_name('mixed_precision', source)} must be bf16 or fp16, got {precision!r}"
+            f"{_name('mixed_precision', source)} must be auto, bf16 or fp16, got {precision!r}"
         )
     if settings.strategy not in STRATEGIES:
         raise RunError(

@@ -1,0 +1,37 @@
+"""The speed benchmarks run end to end at smoke sizes (their timings are not checked)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+
+def _run(script, *args):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
+                            capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_attention_benchmark_smoke():
+    out = _run("attention.py", "--smoke")
+    assert out.startswith("Device: CPU ") or out.startswith("Device: GPU ")
+    for dtype in ("float32", "bfloat16"):
+        for core in ("einsum", "matmul"):
+            assert any(line.split()[:2] == [dtype, core] for line in out.splitlines())
+    assert "Whole attention layer" in out
+
+
+@pytest.mark.slow
+def test_train_throughput_smoke():
+    out = _run("train_throughput.py", "--smoke", "--data", "long", "--configs", "einsum;;bucket")
+    lines = out.splitlines()
+    assert lines[0].startswith("Device: ") and "--mixed-precision auto picks" in lines[0]
+    assert lines[1].startswith("long: 200 pairs; pt words/sentence mean")
+    rows = [line for line in lines if line.startswith("| long |")]
+    assert [row.split(" | ")[1] for row in rows] == [
+        "tutorial (einsum core)", "matmul core", "matmul core + bucket"
+    ]

@@ -1,0 +1,1 @@
+"""Compute kernels beneath the tutorial's layers: same math, faster arithmetic layouts."""
