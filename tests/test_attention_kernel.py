@@ -76,16 +76,20 @@ def test_same_gradients_as_keras():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_the_tutorial_blocks_build_the_chosen_kernel(kernel):
-    assert type(CrossAttention(num_heads=2, key_dim=8).mha) is MatmulMultiHeadAttention
-    kernel("einsum")
+def test_the_tutorial_blocks_build_the_chosen_kernel(kernel, monkeypatch):
+    monkeypatch.delenv("TFTRANSFORMER_ATTENTION", raising=False)
+    # The tutorial's layer by default; the matmul core is opt-in.
     assert type(CrossAttention(num_heads=2, key_dim=8).mha) is keras.layers.MultiHeadAttention
+    kernel("matmul")
+    assert type(CrossAttention(num_heads=2, key_dim=8).mha) is MatmulMultiHeadAttention
     with pytest.raises(ValueError, match="attention kernel must be one of matmul, einsum"):
         kernel("flash")
 
 
-def test_environment_variable_selects_the_tutorial_path(monkeypatch):
+def test_environment_variable_selects_the_kernel(monkeypatch):
     monkeypatch.setattr(kernels, "_chosen", None)
+    monkeypatch.setenv("TFTRANSFORMER_ATTENTION", "matmul")
+    assert kernels.multi_head_attention_class() is MatmulMultiHeadAttention
     monkeypatch.setenv("TFTRANSFORMER_ATTENTION", "einsum")
     assert kernels.multi_head_attention_class() is keras.layers.MultiHeadAttention
     monkeypatch.setenv("TFTRANSFORMER_ATTENTION", "fast")

@@ -52,10 +52,10 @@ class BaseAttention(keras.layers.Layer):
         layer_kwargs = {k: kwargs.pop(k) for k in _LAYER_KWARGS if k in kwargs}
         super().__init__(**layer_kwargs)
         self.mha_kwargs = dict(kwargs)
-        # Deviation from tutorial (speed): the attention core runs as two batched matmuls
-        # (`kernels.attention.MatmulMultiHeadAttention`: same math, same weights and
-        # config); TFTRANSFORMER_ATTENTION=einsum builds the tutorial's own
-        # `keras.layers.MultiHeadAttention` instead.
+        # The tutorial's `keras.layers.MultiHeadAttention`, unless TFTRANSFORMER_ATTENTION=matmul
+        # (or `kernels.attention.use_attention_kernel("matmul")`) asks for
+        # Deviation from tutorial (opt-in, speed): `MatmulMultiHeadAttention`, the same math,
+        # weights and config with the attention core as two batched matmuls.
         self.mha = multi_head_attention_class()(**kwargs, name="mha")
         self.layernorm = keras.layers.LayerNormalization(name="layernorm")
         self.add = keras.layers.Add(name="add")
