@@ -69,15 +69,13 @@ def test_step_budget_stops_mid_epoch_records_and_resumes(tmp_path):
     # A spent budget trains nothing more.
     _model, _tokenizers, again = train_run(out, more, verbose=0, log=printed.append)
     assert again == history
-
-
-def test_time_budget_stops_after_the_first_step(tmp_path):
-    # A budget already spent when training starts still trains one step (never nothing).
-    settings = TrainSettings(epochs=3, max_time=1e-3, **TINY)
-    model, _tokenizers, history = train_run(tmp_path / "run", settings, verbose=0,
-                                            log=lambda *a: None)  # fmt: skip
-    assert history["steps"] == [1.0] and history["budget_stopped"] == [1.0]
-    assert int(model.optimizer.iterations.numpy()) == 1
+    # A time budget already spent when training starts still trains one step (never nothing).
+    timed = TrainSettings(epochs=5, max_time=1e-3, **TINY)
+    model, _tokenizers, history = train_run(out, timed, verbose=0, log=printed.append)
+    assert history["steps"] == [3.0, 4.0, 7.0, 8.0]
+    assert history["budget_stopped"] == [0.0, 1.0, 1.0, 1.0]
+    assert int(model.optimizer.iterations.numpy()) == 8
+    assert printed[-1].startswith("Stopped by --max-time 0s after ")
 
 
 def test_bad_budgets_are_named(tmp_path, capsys):
