@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tftransformer.runs.run import Run
+
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 
@@ -46,3 +48,45 @@ def test_throughput_configurations_and_long_sentences():
     assert train_throughput.config_name("matmul,bucket,bf16") == "matmul core + bucket + bf16"
     words = [len(pt.split()) for pt, _ in train_throughput.long_pairs(2000)]
     assert 21 <= np.mean(words) <= 25 and max(words) <= 92  # the report's: mean ~23, max 92
+
+
+def test_tokenizer_choice_smoke(tmp_path):
+    work = tmp_path / "runs"
+    args = ("--smoke", "--configs", "sentencepiece:500:shared", "--work", str(work))
+    out = _run("tokenizer_choice.py", *args)
+    lines = out.splitlines()
+    assert lines[0].startswith("corpus=embedded epochs=1 seed=0")
+    assert lines[1].startswith("BLEU nrefs:1|case:mixed")
+    row = next(line for line in lines if line.startswith("sentencepiece-500-shared "))
+    cells = row.split()
+    assert cells[1] == cells[3]  # one shared vocabulary: as many pieces on both sides
+    # The run is kept for reuse, and it is a shared-vocabulary run throughout.
+    run = Run(work / "sentencepiece-500-shared")
+    assert run.settings.shared_vocabulary and run.settings.tokenizer == "sentencepiece"
+    size = int(run.tokenizers.pt.get_vocab_size())
+    assert cells[1] == str(size) and int(run.tokenizers.en.get_vocab_size()) == size
+    path = run.tokenizers.pt.get_vocab_path().numpy().decode()
+    assert path == run.tokenizers.en.get_vocab_path().numpy().decode()
+    assert path.endswith("shared_sentencepiece.model")
+    # Both embeddings and the output layer are sized by the one vocabulary.
+    assert run.model.encoder.pos_embedding.embedding.input_dim == size
+    assert run.model.decoder.pos_embedding.embedding.input_dim == size
+    assert run.model.final_layer.units == size
+
+
+def test_tokenizer_choice_configs_are_parsed_and_bad_ones_named():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from tokenizer_choice import parse_config
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert parse_config("wordpiece") == ("wordpiece", {"tokenizer": "wordpiece",
+                                                       "shared_vocabulary": False})  # fmt: skip
+    assert parse_config("sentencepiece:1000:shared") == (
+        "sentencepiece-1000-shared",
+        {"tokenizer": "sentencepiece", "shared_vocabulary": True, "vocab_size": 1000},
+    )
+    with pytest.raises(SystemExit, match="'bpe:1000': the kind must be one of"):
+        parse_config("bpe:1000")
+    with pytest.raises(SystemExit, match="'big' is neither a size nor 'shared'"):
+        parse_config("sentencepiece:big")

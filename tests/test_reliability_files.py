@@ -179,6 +179,7 @@ def test_classifier_run_missing_a_file(classifier_copy, capsys, command, missing
         ({"epochs": "3"}, "epochs must be a non-negative integer, got '3'"),
         ({"max_tokens": 12.5}, "max_tokens must be a non-negative integer, got 12.5"),
         ({"bucket": "yes"}, "bucket must be true or false, got 'yes'"),
+        ({"shared_vocabulary": 1}, "shared_vocabulary must be true or false, got 1"),
         ({"corpus": 7}, "corpus must be a string, got 7"),
         ({"hparams": {"d_model": "16"}}, "d_model must be a positive int, got '16'"),
         ({"hparams": {"num_layers": 1, "colour": "red"}}, "unknown TransformerConfig field"),

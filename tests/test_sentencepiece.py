@@ -1,9 +1,6 @@
 """SentencePiece tokenizers: cased, reversible, any script; a run, its export, a classifier."""
 
 import json
-import os
-import subprocess
-import sys
 import unicodedata
 
 import keras
@@ -12,6 +9,7 @@ import pytest
 import tensorflow as tf
 from conftest import TINY_CLASSIFY_FLAGS, TINY_TRAIN_FLAGS
 from decisive import MARGIN, greedy_margin, text_ids
+from fresh_process import python_json
 from test_reliability_inputs import BAD_TEXTS, as_bytes, check_translations
 from test_reliability_serving import core_tensorflow_ops, graph_op_types, tf_text_serving_ops
 
@@ -102,6 +100,29 @@ def test_interface_and_reserved_ids_match_custom_tokenizer(sp, tokenizers):
     assert sp.en.lookup(ragged).shape[0] == 1
 
 
+def test_a_shared_vocabulary_is_one_model_for_both_languages(tmp_path):
+    pairs = load_corpus("embedded", "train")
+    built = build_sentencepiece_tokenizers(pairs, 3000, tmp_path / "m", shared=True)
+    assert built.pt is built.en
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["shared_sentencepiece.model"]
+    save_tokenizers(built, tmp_path / "saved")
+    shared = load_tokenizers(tmp_path / "saved")
+    assert int(shared.pt.get_vocab_size()) == int(shared.en.get_vocab_size()) == 3000
+    pieces = {p.decode() for p in shared.en.vocab.numpy()}
+    assert {"▁não", "▁the"} <= pieces  # whole words of both languages
+    sentences = [(pt.decode(), en.decode()) for pt, en in pairs.take(20).as_numpy_iterator()]
+    for side in (shared.pt, shared.en):
+        ids, back = round_trip(side, [s for pair in sentences for s in pair])
+        assert back == [expected_round_trip(s) for pair in sentences for s in pair]
+        assert 1 not in ids.flat_values.numpy()
+    # The same text gets the same ids on both sides.
+    both = [
+        shared.pt.tokenize(tf.constant(["Brasil, 2010."])),
+        shared.en.tokenize(tf.constant(["Brasil, 2010."])),
+    ]
+    assert both[0].to_list() == both[1].to_list()
+
+
 def test_hostile_inputs_give_one_well_formed_row_each(sp):
     texts = [as_bytes(t) for t in BAD_TEXTS.values()]
     ids = sp.pt.tokenize(tf.constant(texts))
@@ -123,13 +144,7 @@ ids = t.en.tokenize(tf.constant({TEXTS!r}))
 print(json.dumps([s.decode() for s in t.en.detokenize(ids).numpy()]))
 assert not any(m.startswith("tftransformer") for m in sys.modules)
 """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=300)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
-        expected_round_trip(t) for t in TEXTS
-    ]
+    assert python_json(code, timeout=300) == [expected_round_trip(t) for t in TEXTS]
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +205,7 @@ for name in ("serving_default", "beam_search"):  # hostile input: one valid row 
 assert not any(m.startswith("tftransformer") for m in sys.modules)
 print(json.dumps(out))
 """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=600)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    got = json.loads(result.stdout.strip().splitlines()[-1])
+    got = python_json(code)
     # The CLI's plain-graph greedy and the served graph are the same computation on the
     # same one-sentence batch; equal text is guaranteed where the model has no near-tie.
     run = Run(out)
@@ -283,3 +294,31 @@ def test_a_vocabulary_too_small_for_the_text_is_named(tmp_path):
     with pytest.raises(RunError, match="--vocab-size 100 is too small .* at least"):
         train_sentencepiece(texts, 100, tmp_path / "m.model")
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_train_records_a_shared_vocabulary_and_a_rerun_must_keep_it(tmp_path, capsys):
+    # A vocabulary too small for the text stops the run just after config.json is written
+    # (a whole shared run trains in test_benchmarks' tokenizer_choice smoke run).
+    out = tmp_path / "run"
+    argv = ["train", "--out", str(out), "--tokenizer", "sentencepiece", "--vocab-size", "5",
+            *TINY_TRAIN_FLAGS]  # fmt: skip
+    assert main([*argv, "--shared-vocabulary"]) == 2
+    captured = capsys.readouterr()
+    assert "(one shared pt+en vocabulary)" in captured.out
+    assert "--vocab-size 5 is too small for SentencePiece" in captured.err
+    assert json.loads(RunDir(out).config.read_text())["shared_vocabulary"] is True
+    # A rerun without the flag would decode with other tokenizers: refused, naming the setting.
+    assert main(argv) == 2
+    assert "shared_vocabulary=True, not False" in capsys.readouterr().err
+
+
+def test_a_shared_wordpiece_run_builds_one_vocabulary(tmp_path):
+    from tftransformer.runs.train import TrainSettings, prepare_tokenizers
+
+    # The builder itself is tested in test_tokenizers; here, that a run uses it.
+    settings = TrainSettings(shared_vocabulary=True, limit=40, min_token_count=2)
+    shared = prepare_tokenizers(RunDir(tmp_path), settings, log=lambda *args: None)
+    path = shared.pt.get_vocab_path().numpy().decode()
+    assert path == shared.en.get_vocab_path().numpy().decode()
+    assert path.endswith("shared_vocab.txt")
+    assert shared.en.tokenize(tf.constant(["Não gosto."])).shape[0] == 1

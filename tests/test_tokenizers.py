@@ -1,13 +1,11 @@
-import os
 import re
-import subprocess
-import sys
 import unicodedata
 import zipfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from fresh_process import run_python
 
 from tftransformer.corpus import read_embedded
 from tftransformer.tokenizers import (
@@ -97,12 +95,7 @@ print(t.en.detokenize(ids).numpy()[0].decode())
 print(int(t.pt.get_vocab_size()))
 assert not any(m.startswith("tftransformer") for m in sys.modules)
 """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    lines = result.stdout.strip().splitlines()
+    lines = run_python(code, timeout=300).stdout.strip().splitlines()
     assert lines[-2] == "hello tensorflow !"
     assert int(lines[-1]) > 4
 
@@ -170,3 +163,25 @@ def test_cased_wordpiece_keeps_case_accents_and_composed_hangul(tmp_path):
     back = built.pt.detokenize(built.pt.tokenize(tf.constant(inputs))).numpy()
     # Case and accents kept, Hangul composed (punctuation is still split off, as WordPiece does).
     assert [t.decode() for t in back] == ["Não gosto de dirigir na Cidade .", "한국어를 공부합니다"]
+
+
+def test_a_shared_wordpiece_vocabulary_tokenizes_both_languages(tmp_path):
+    from tftransformer.tokenization.wordpiece import build_shared_wordpiece_tokenizers
+
+    pt = ["Não gosto da cidade grande.", "O livro é muito bom."] * 10
+    en = ["I don't like the big city.", "The book is very good."] * 10
+    pairs = tf.data.Dataset.from_tensor_slices((pt, en))
+    built = build_shared_wordpiece_tokenizers(pairs, 400, vocab_dir=tmp_path, min_token_count=1)
+    assert built.pt is built.en  # one tokenizer, one vocabulary for both sides
+    assert [p.name for p in tmp_path.iterdir()] == ["shared_vocab.txt"]
+    save_tokenizers(built, tmp_path / "saved")
+    loaded = load_tokenizers(tmp_path / "saved")
+    vocab = set(tmp_path.joinpath("shared_vocab.txt").read_text().split())
+    # Whole words of both languages (lower-cased, accents stripped: the tutorial's normalization).
+    assert {"nao", "cidade", "livro", "don", "city", "book"} <= vocab
+    for side in (loaded.pt, loaded.en):
+        ids = side.tokenize(tf.constant([pt[0], en[0]]))
+        assert 1 not in ids.flat_values.numpy()  # no [UNK] for either language's words
+        back = [t.decode() for t in side.detokenize(ids).numpy()]
+        assert back == [bert_normalized(pt[0]), bert_normalized(en[0])]
+    assert int(loaded.pt.get_vocab_size()) == int(loaded.en.get_vocab_size()) == len(vocab)

@@ -142,6 +142,7 @@ def _cmd_train(args):
         min_token_count=args.min_token_count,
         bucket=args.bucket,
         tokenizer=args.tokenizer,
+        shared_vocabulary=args.shared_vocabulary,
         warmup_steps=args.warmup_steps,
         seed=args.seed,
         limit=args.limit,
@@ -179,6 +180,12 @@ def add_parsers(commands) -> None:
     train.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     train.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens)
     add_tokenizer_options(train, defaults)
+    train.add_argument(
+        "--shared-vocabulary",
+        action="store_true",
+        help="one vocabulary of at most --vocab-size pieces learned from pt and en together, "
+        "used by both sides (default: one per language, as in the tutorial)",
+    )
     train.add_argument("--warmup-steps", type=positive_int, default=defaults.warmup_steps)
     train.add_argument(
         "--min-token-count",

@@ -32,6 +32,7 @@ from tftransformer.runs.train_options import (
     training_loss,
 )
 from tftransformer.tokenization.sentencepiece import build_sentencepiece_tokenizers
+from tftransformer.tokenization.wordpiece import build_shared_wordpiece_tokenizers
 from tftransformer.tokenizers import (
     MIN_TOKEN_COUNT,
     VOCAB_SIZE,
@@ -61,6 +62,9 @@ class TrainSettings:
     # "wordpiece": the tutorial's lower-casing CustomTokenizer; "sentencepiece": cased and
     # reversible (tftransformer.tokenization). Runs from before this setting are WordPiece.
     tokenizer: str = "wordpiece"
+    # One vocabulary learned from both languages, used by both sides (tftransformer.tokenization);
+    # the tutorial learns one per language. Runs from before this setting are separate.
+    shared_vocabulary: bool = False
     # Training options (issue 7); off by default, i.e. the tutorial's training.
     tokens_per_batch: int | None = None  # token budget per bucketed batch
     # None (float32) | "auto" (picked from the device, see runs.precision) | "bf16" | "fp16"
@@ -104,8 +108,10 @@ class TrainSettings:
             value = getattr(settings, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise RunError(f"{source}: {name} must be a non-negative integer, got {value!r}")
-        if not isinstance(settings.bucket, bool):
-            raise RunError(f"{source}: bucket must be true or false, got {settings.bucket!r}")
+        for name in ("bucket", "shared_vocabulary"):
+            value = getattr(settings, name)
+            if not isinstance(value, bool):
+                raise RunError(f"{source}: {name} must be true or false, got {value!r}")
         if not isinstance(settings.corpus, str):
             raise RunError(f"{source}: corpus must be a string, got {settings.corpus!r}")
         if settings.limit is not None and (
@@ -263,14 +269,22 @@ def prepare_tokenizers(run: RunDir, settings: TrainSettings, log=print):
     if recover_dir(run.tokenizers).exists():
         log(f"Reusing tokenizers from {run.tokenizers}")
         return load_tokenizers(run.tokenizers)
-    log(f"Building {settings.tokenizer} tokenizers from {settings.corpus} (train split) ...")
+    vocabularies = "one shared pt+en vocabulary" if settings.shared_vocabulary else "pt and en"
+    log(f"Building {settings.tokenizer} tokenizers ({vocabularies}) from {settings.corpus} "
+        "(train split) ...")  # fmt: skip
     pairs = _take(load_corpus(settings.corpus, "train"), settings.limit)
     with tempfile.TemporaryDirectory(prefix="tftransformer-vocab-") as vocab_dir:
         # The vocab (or model) files are copied into the SavedModel as assets.
         if settings.tokenizer == "sentencepiece":
-            built = build_sentencepiece_tokenizers(pairs, settings.vocab_size, vocab_dir)
+            built = build_sentencepiece_tokenizers(
+                pairs, settings.vocab_size, vocab_dir, shared=settings.shared_vocabulary
+            )
         else:
-            built = build_tokenizers(
+            # Deviation from tutorial (opt-in, --shared-vocabulary): one WordPiece vocabulary.
+            build = build_tokenizers
+            if settings.shared_vocabulary:
+                build = build_shared_wordpiece_tokenizers
+            built = build(
                 pairs,
                 settings.vocab_size,
                 vocab_dir=vocab_dir,

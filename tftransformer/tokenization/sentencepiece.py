@@ -121,13 +121,17 @@ class SentencePieceTokenizer(SubwordTokenizer):
         return self.tokenizer.detokenize(tf.cast(ids, tf.int32))
 
 
-def build_sentencepiece_tokenizers(pairs: tf.data.Dataset, vocab_size, model_dir):
-    """Learn separate pt and en SentencePiece models from `(pt, en)` pairs.
+def build_sentencepiece_tokenizers(pairs: tf.data.Dataset, vocab_size, model_dir, shared=False):
+    """Learn pt and en SentencePiece models from `(pt, en)` pairs.
 
     The counterpart of `tftransformer.tokenizers.build_tokenizers`: a `tf.Module`
     with `.pt` and `.en`, to save with `save_tokenizers` (the model files go into
-    the SavedModel as assets). `model_dir` receives `pt_sentencepiece.model` and
-    `en_sentencepiece.model`.
+    the SavedModel as assets). Separate models (the tutorial's arrangement: one
+    vocabulary per language) go to `model_dir` as `pt_sentencepiece.model` and
+    `en_sentencepiece.model`. With `shared=True`, one model of at most
+    `vocab_size` pieces is learned from both languages' sentences together
+    (`shared_sentencepiece.model`) and `.pt` and `.en` are the same tokenizer,
+    so a word both languages write alike gets the same ids on both sides.
     """
     model_dir = Path(model_dir)
     texts = {"pt": [], "en": []}
@@ -135,6 +139,12 @@ def build_sentencepiece_tokenizers(pairs: tf.data.Dataset, vocab_size, model_dir
         texts["pt"].append(pt.decode("utf-8", "replace"))
         texts["en"].append(en.decode("utf-8", "replace"))
     tokenizers = tf.Module()
+    if shared:
+        path = train_sentencepiece(
+            texts["pt"] + texts["en"], vocab_size, model_dir / f"shared_{MODEL_FILE}"
+        )
+        tokenizers.pt = tokenizers.en = SentencePieceTokenizer(path)
+        return tokenizers
     for lang in ("pt", "en"):
         path = train_sentencepiece(texts[lang], vocab_size, model_dir / f"{lang}_{MODEL_FILE}")
         setattr(tokenizers, lang, SentencePieceTokenizer(path))
