@@ -1,14 +1,12 @@
 """TransformerClassifier: multi-label and multi-class, learned, masked, exported."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from fresh_process import python_json
 
 from tftransformer.classification.export import ExportClassifier, tokenize_texts
 from tftransformer.classification.metrics import f1_scores
@@ -158,11 +156,7 @@ print(json.dumps({{
     "empty": [list(empty[k].shape) for k in ("scores", "labels", "predicted")],
 }}))
 """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=600)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    got = json.loads(result.stdout.strip().splitlines()[-1])
+    got = python_json(code)
     # Another process may pick other kernels or thread blocking: equal within float32
     # rounding (scores lie in [0, 1]; a wrong tokenizer or weight moves them by > 1e-3).
     got_scores = np.array(got["scores"], "float32")

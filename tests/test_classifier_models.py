@@ -4,15 +4,12 @@ Learned (the synthetic keyword task of test_classifier.py), masked, matched
 against scikit-learn, saved, and exported like `TransformerClassifier`.
 """
 
-import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from fresh_process import python_json
 from test_classifier import KEYWORDS, synthetic
 
 from tftransformer.classification.export import ExportClassifier, tokenize_texts
@@ -230,11 +227,7 @@ for kind, path in {exports!r}.items():
 assert not any(m.startswith("tftransformer") for m in sys.modules)
 print(json.dumps(out))
 """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=env, timeout=600)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    got = json.loads(result.stdout.strip().splitlines()[-1])
+    got = python_json(code)
     for kind, scores in expected.items():
         # Equal within float32 rounding: another process may pick other kernels.
         np.testing.assert_allclose(got[kind]["scores"], scores, rtol=0, atol=1e-6)

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 from conftest import TINY_MODEL_FLAGS
+from fresh_process import python_json
 
 TINY = [*TINY_MODEL_FLAGS, "--warmup-steps", "10", "--max-tokens", "16"]
 
@@ -88,17 +89,10 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
-def _run_child(args, timeout=300):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("TF_CONFIG", None)  # a single-process job
-    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout)
-
-
 @pytest.mark.slow
 def test_mirrored_two_cpus_matches_one_device_and_resumes(tmp_path):
-    result = _run_child([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path / "run")])
-    assert result.returncode == 0, result.stderr[-3000:]
-    got = json.loads(result.stdout.strip().splitlines()[-1])
+    # A single-process job: no TF_CONFIG.
+    got = python_json(MIRRORED_SCRIPT, str(tmp_path / "run"), timeout=300, drop_env=["TF_CONFIG"])
     assert got["replicas"] == 2
     # Same first-step loss and gradients as one device on the same global batch ...
     assert got["two_loss"] == pytest.approx(got["one_loss"], rel=1e-5)

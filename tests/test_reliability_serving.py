@@ -93,18 +93,9 @@ print(json.dumps(sorted(registered() - before)))
 
 def test_allowlist_matches_the_installed_tensorflow_text():
     """The ops `import tensorflow_text` registers (in a fresh process) are exactly the list."""
-    import json
-    import os
-    import subprocess
-    import sys
+    from fresh_process import python_json
 
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-c", _REGISTRY_DIFF], capture_output=True, text=True, env=env,
-        timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    added = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    added = set(python_json(_REGISTRY_DIFF, timeout=300))
     assert added == tf_text_serving_ops()
 
 

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import TINY_HPARAMS, TINY_TRAIN_FLAGS, copy_run
 from decisive import MARGIN, greedy_margin, target_ids, text_ids
+from fresh_process import python_json
 
 from tftransformer import FastTranslator
 from tftransformer.cli import main
@@ -225,12 +226,7 @@ assert not any(m.startswith("tftransformer") for m in sys.modules)
 texts = [t.decode() for t in out.numpy()] + [scalar.numpy().decode()]
 print(json.dumps(texts + [t.decode() for t in beam.numpy()]))
 """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    got = json.loads(result.stdout.strip().splitlines()[-1])
+    got = python_json(code)
     assert [got[i] for i in decisive] == [expected[i] for i in decisive]
     # The same graph on the same batch (another process): exactly the same text.
     assert got[4] == expected[0] and got[5:] == expected_beam
