@@ -39,11 +39,14 @@ def test_budget_logic_with_a_fake_clock():
 
 
 @pytest.mark.parametrize(
-    "text, seconds", [("90", 90), ("90s", 90), ("15m", 900), ("1h30m", 5400), ("1.5h", 5400)]
+    "text, seconds",
+    [("90", 90), ("90s", 90), ("15m", 900), ("1h30m", 5400), ("1.5h", 5400), ("0.5s", 0.5)],
 )
 def test_durations(text, seconds):
     assert duration(text) == seconds
     assert duration(format_seconds(seconds)) == seconds
+    if seconds < 60:
+        assert format_seconds(seconds) == f"{seconds:g}s"  # "0.5s" stays "0.5s", not "0s"
 
 
 def test_step_budget_stops_mid_epoch_records_and_resumes(tmp_path):

@@ -235,7 +235,9 @@ class TrainingBudget(keras.callbacks.Callback):
 
 
 def format_seconds(seconds) -> str:
-    """90 -> "1m30s"; 5400 -> "1h30m"; 45 -> "45s"."""
+    """90 -> "1m30s"; 5400 -> "1h30m"; 45 -> "45s"; 0.5 -> "0.5s" (as `--max-time` reads them)."""
+    if float(seconds) < 60 and float(seconds) != round(float(seconds)):
+        return f"{float(seconds):g}s"  # a fraction of a minute, not rounded away to "0s"
     seconds = round(float(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
