@@ -86,6 +86,23 @@ def test_hangul_stays_composed_and_unseen_characters_use_bytes(sp):
     assert 1 not in ids.to_list()[0] and any(p.startswith("<0x") for p in pieces)
 
 
+def package_ids(model_file, sentences):
+    """Ids the `sentencepiece` package gives, framed by [START]=2 ... [END]=3."""
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+    return [[2, *processor.encode(sentence), 3] for sentence in sentences]
+
+
+def test_each_saved_tokenizer_runs_its_own_model(sp, sp_dir):
+    # Both models live in one SavedModel; once loaded, `.pt` must not run the en model.
+    sentences = ["Não gosto de dirigir na cidade grande.", "The bread is still warm."]
+    for lang in ("pt", "en"):
+        expected = package_ids(sp_dir.parent / "m" / f"{lang}_sentencepiece.model", sentences)
+        assert getattr(sp, lang).tokenize(tf.constant(sentences)).to_list() == expected, lang
+    assert sp.pt.tokenize(tf.constant(sentences)).to_list() != expected  # the models differ
+
+
 def test_interface_and_reserved_ids_match_custom_tokenizer(sp, tokenizers):
     for tokenizer in (sp.pt, sp.en):
         assert [t.decode() for t in tokenizer.get_reserved_tokens().numpy()] == RESERVED_TOKENS
@@ -190,6 +207,12 @@ def test_sentencepiece_export_reloads_in_a_fresh_process_as_translate(sp_run, ca
     capsys.readouterr()
     assert graph_op_types(exported) <= core_tensorflow_ops() | tf_text_serving_ops()
     assert "SentencepieceTokenizeOp" in graph_op_types(exported)
+    # The export's tokenizers run the run's own models (pt's, not en's, for the source).
+    served = tf.saved_model.load(str(exported)).fast.tokenizers
+    assets = RunDir(out).tokenizers / "assets"
+    for lang in ("pt", "en"):
+        ids = getattr(served, lang).tokenize(tf.constant(sentences)).to_list()
+        assert ids == package_ids(assets / f"{lang}_sentencepiece.model", sentences), lang
     hostile = [as_bytes(t) for t in BAD_TEXTS.values()]
     code = f"""
 import json, sys

@@ -21,6 +21,7 @@ become U+FFFD.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -93,7 +94,13 @@ class SentencePieceTokenizer(SubwordTokenizer):
     def __init__(self, model_path, reserved_tokens=RESERVED_TOKENS):
         super().__init__()
         proto = Path(model_path).read_bytes()
-        self.tokenizer = text.SentencepieceTokenizer(model=proto, add_bos=True, add_eos=True)
+        # A name per model: TF Text names every SentencepieceTokenizer's model resource alike,
+        # and two of them saved in one SavedModel were restored as one (after
+        # tf.saved_model.load, `.pt` ran the en model). Named apart, each keeps its own.
+        name = f"sentencepiece_{hashlib.sha256(proto).hexdigest()[:16]}"
+        self.tokenizer = text.SentencepieceTokenizer(
+            model=proto, add_bos=True, add_eos=True, name=name
+        )
         self._reserved_tokens = list(reserved_tokens)
         self._vocab_path = tf.saved_model.Asset(str(model_path))
         size = int(self.tokenizer.vocab_size())
