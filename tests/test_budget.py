@@ -78,7 +78,7 @@ def test_step_budget_stops_mid_epoch_records_and_resumes(tmp_path):
     assert history["steps"] == [3.0, 4.0, 7.0, 8.0]
     assert history["budget_stopped"] == [0.0, 1.0, 1.0, 1.0]
     assert int(model.optimizer.iterations.numpy()) == 8
-    assert printed[-1].startswith("Stopped by --max-time 0s after ")
+    assert printed[-1].startswith("Stopped by --max-time 0.001s after ")
 
 
 def test_bad_budgets_are_named(tmp_path, capsys):
