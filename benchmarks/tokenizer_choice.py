@@ -34,7 +34,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DEFAULT_CONFIGS = "wordpiece;sentencepiece;sentencepiece:1000;sentencepiece:2000:shared"
+# `train`'s default (sentencepiece) beside the tutorial's WordPiece and two other sizes.
+DEFAULT_CONFIGS = "wordpiece;sentencepiece;sentencepiece:2000;sentencepiece:2000:shared"
 
 
 def parse_config(text):
@@ -87,6 +88,7 @@ def tokenization_stats(tokenizers, corpus, limit):
 
 def measure(name, settings, work):
     """Train (or reuse) one run and score it as `train` does; a dict of figures."""
+    from tftransformer.runs.scoring import prints_normalized_text
     from tftransformer.runs.train import train_run
     from tftransformer.runs.translate import evaluate_split
 
@@ -104,7 +106,7 @@ def measure(name, settings, work):
         "greedy": greedy,
         "beam": beam,
         "train_seconds": seconds[-1],
-        "epochs": len(history.get("loss", [])),
+        "normalized": prints_normalized_text(settings.tokenizer),
         "examples": examples[:3],
     }
 
@@ -122,7 +124,7 @@ def print_table(results, settings):
     for r in results:
         (pt_size, pt_len, pt_rate), (en_size, en_len, en_rate) = r["stats"]["pt"], r["stats"]["en"]
         g, b = r["greedy"], r["beam"]
-        if r["name"].split("-")[0] == "wordpiece" and not r["name"].startswith("wordpiece-cased"):
+        if r["normalized"]:
             norm = "{:.2f} / {:.2f}".format(g["normalized"]["bleu"], b["normalized"]["bleu"])
         else:
             norm = "-"  # natural text: only the published scores apply

@@ -108,8 +108,14 @@ def test_exported_graphs_use_only_servable_ops(which, request):
     }[which]()
     ops = graph_op_types(path)
     assert not_servable(ops) == set(), f"{which}: ops TF Serving cannot run"
-    # The graphs really hold the tokenizer's TF Text ops (so the check is not vacuous).
-    assert {"WordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"} <= ops
+    # The graphs really hold the tokenizer's TF Text ops (so the check is not vacuous):
+    # SentencePiece's for the translator (train's default), WordPiece's for the classifier.
+    tokenizer_ops = {
+        "translator": {"SentencepieceTokenizeOp", "SentencepieceDetokenizeOp"},
+        "classifier": {"WordpieceTokenizeWithOffsets", "RegexSplitWithOffsets"},
+        "tokenizers": {"SentencepieceTokenizeOp", "SentencepieceDetokenizeOp"},
+    }[which]
+    assert tokenizer_ops <= ops
 
 
 def _spec_matches(spec, dtype, shape, labels):

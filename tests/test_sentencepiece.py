@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY_CLASSIFY_FLAGS, TINY_TRAIN_FLAGS
+from conftest import TINY_CLASSIFY_FLAGS, TINY_TRAIN_FLAGS, copy_run
 from decisive import MARGIN, greedy_margin, text_ids
 from fresh_process import python_json
 from test_reliability_inputs import BAD_TEXTS, as_bytes, check_translations
@@ -165,38 +165,43 @@ assert not any(m.startswith("tftransformer") for m in sys.modules)
 
 
 @pytest.fixture(scope="module")
-def sp_run(tmp_path_factory):
-    """A tiny pt->en run trained with `--tokenizer sentencepiece`, and what it printed."""
-    import contextlib
-    import io
+def sp_run(tiny_run, tmp_path_factory):
+    """A copy of the session's tiny run: `tftransformer train`'s default is SentencePiece."""
+    return copy_run(tiny_run, tmp_path_factory.mktemp("sp_run") / "run")
 
-    out = tmp_path_factory.mktemp("sp_run") / "run"
-    printed = io.StringIO()
-    argv = ["train", "--out", str(out), "--epochs", "1", "--tokenizer", "sentencepiece",
-            "--vocab-size", "500", *TINY_TRAIN_FLAGS]  # fmt: skip
-    with contextlib.redirect_stdout(printed):
-        assert main(argv) == 0
-    return out, printed.getvalue()
+
+def test_the_default_run_is_sentencepiece_and_scores_as_published(tiny_run, tiny_run_printed):
+    config = json.loads(RunDir(tiny_run).config.read_text())
+    assert config["tokenizer"] == "sentencepiece" and not config["shared_vocabulary"]
+    run = Run(tiny_run)
+    for lang in ("pt", "en"):
+        path = getattr(run.tokenizers, lang).get_vocab_path().numpy().decode()
+        assert path.endswith(f"{lang}_sentencepiece.model"), path
+    assert "sacrebleu on raw references: BLEU nrefs:1|case:mixed" in tiny_run_printed
+    assert "normalized" not in tiny_run_printed  # only WordPiece's output is normalized text
 
 
 @pytest.mark.slow
-def test_sentencepiece_run_records_its_kind_and_scores_as_published(sp_run):
-    out, printed = sp_run
-    config = json.loads(RunDir(out).config.read_text())
-    assert config["tokenizer"] == "sentencepiece" and config["vocab_size"] == 500
-    run = Run(out)
-    assert run.tokenizers.en.get_vocab_path().numpy().decode().endswith("sentencepiece.model")
-    assert "sacrebleu on raw references: BLEU nrefs:1|case:mixed" in printed
-    assert "normalized" not in printed  # only WordPiece's output is normalized text
-    # A rerun with the other kind is refused: a run decodes with the kind it was trained with.
+def test_a_wordpiece_run_prints_normalized_scores_labelled_and_keeps_its_kind(tmp_path, capsys):
+    out = tmp_path / "run"
     argv = ["train", "--out", str(out), "--epochs", "1", "--tokenizer", "wordpiece",
             "--vocab-size", "500", *TINY_TRAIN_FLAGS]  # fmt: skip
-    assert main(argv) == 2
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    config = json.loads(RunDir(out).config.read_text())
+    assert config["tokenizer"] == "wordpiece" and config["vocab_size"] == 500
+    assert Run(out).tokenizers.en.get_vocab_path().numpy().decode().endswith("en_vocab.txt")
+    assert "sacrebleu on raw references: BLEU nrefs:1|case:mixed" in printed
+    assert printed.count("  normalized (references lower-cased") == 2  # greedy and beam
+    # A rerun with the default kind is refused, and says how to resume: a run decodes with
+    # the kind it was trained with.
+    assert main(["train", "--out", str(out), "--epochs", "2", *TINY_TRAIN_FLAGS]) == 2
+    assert "trained with tokenizer='wordpiece', not 'sentencepiece'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_sentencepiece_export_reloads_in_a_fresh_process_as_translate(sp_run, capsys):
-    out, _printed = sp_run
+    out = sp_run
     sentences = ["Não gosto de dirigir.", "Bom dia!", KOREAN]
     expected = []
     for sentence in sentences:  # one at a time: the same computation as one request each
@@ -333,15 +338,3 @@ def test_train_records_a_shared_vocabulary_and_a_rerun_must_keep_it(tmp_path, ca
     # A rerun without the flag would decode with other tokenizers: refused, naming the setting.
     assert main(argv) == 2
     assert "shared_vocabulary=True, not False" in capsys.readouterr().err
-
-
-def test_a_shared_wordpiece_run_builds_one_vocabulary(tmp_path):
-    from tftransformer.runs.train import TrainSettings, prepare_tokenizers
-
-    # The builder itself is tested in test_tokenizers; here, that a run uses it.
-    settings = TrainSettings(shared_vocabulary=True, limit=40, min_token_count=2)
-    shared = prepare_tokenizers(RunDir(tmp_path), settings, log=lambda *args: None)
-    path = shared.pt.get_vocab_path().numpy().decode()
-    assert path == shared.en.get_vocab_path().numpy().decode()
-    assert path.endswith("shared_vocab.txt")
-    assert shared.en.tokenize(tf.constant(["Não gosto."])).shape[0] == 1

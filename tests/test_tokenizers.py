@@ -185,3 +185,18 @@ def test_a_shared_wordpiece_vocabulary_tokenizes_both_languages(tmp_path):
         back = [t.decode() for t in side.detokenize(ids).numpy()]
         assert back == [bert_normalized(pt[0]), bert_normalized(en[0])]
     assert int(loaded.pt.get_vocab_size()) == int(loaded.en.get_vocab_size()) == len(vocab)
+
+
+def test_a_shared_wordpiece_run_builds_one_vocabulary(tmp_path):
+    from tftransformer.runs.rundir import RunDir
+    from tftransformer.runs.train import TrainSettings, prepare_tokenizers
+
+    # The builder is tested above; here, that a run uses it.
+    settings = TrainSettings(
+        tokenizer="wordpiece", shared_vocabulary=True, limit=40, min_token_count=2
+    )
+    shared = prepare_tokenizers(RunDir(tmp_path), settings, log=lambda *args: None)
+    path = shared.pt.get_vocab_path().numpy().decode()
+    assert path == shared.en.get_vocab_path().numpy().decode()
+    assert path.endswith("shared_vocab.txt")
+    assert shared.en.tokenize(tf.constant(["Não gosto."])).shape[0] == 1

@@ -120,6 +120,11 @@ def test_old_config_without_the_new_options_still_loads():
                  "strategy"):  # fmt: skip
         old.pop(name)
     assert TrainSettings.from_json(old) == TrainSettings()
+    # A run from before the `tokenizer` setting was WordPiece, the default then (it is
+    # SentencePiece now): it still decodes with WordPiece, and a rerun must keep it.
+    old.pop("tokenizer")
+    assert TrainSettings.from_json(old).tokenizer == "wordpiece"
+    assert TrainSettings().tokenizer == "sentencepiece"
 
 
 def test_resume_may_change_strategy_and_jit_but_not_precision():

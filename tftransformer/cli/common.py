@@ -81,19 +81,16 @@ def add_beam_options(parser) -> None:
     )
 
 
-# The tokenizer `train` and `classify train` use unless told otherwise.
-DEFAULT_TOKENIZER = "wordpiece"
-
-
 def add_tokenizer_options(parser, defaults) -> None:
-    """`--tokenizer` and `--vocab-size`, recorded in the run's config.json."""
+    """`--tokenizer` and `--vocab-size`, defaulting to the settings' `defaults`; recorded in
+    the run's config.json."""
     parser.add_argument(
         "--tokenizer",
         choices=TOKENIZERS,
-        default=DEFAULT_TOKENIZER,
+        default=defaults.tokenizer,
         help="wordpiece: the tutorial's (lower-cased, accents stripped, punctuation split); "
         "wordpiece-cased: keeps case and accents, NFC (Hangul composed); "
-        f"sentencepiece: cased and reversible, any script (default {DEFAULT_TOKENIZER})",
+        f"sentencepiece: cased and reversible, any script (default {defaults.tokenizer})",
     )
     parser.add_argument(
         "--vocab-size",
@@ -135,10 +132,16 @@ def input_lines(texts, stream=None) -> list[str]:
     return [line.decode("utf-8", "replace") for line in lines]
 
 
+# Every character `str.splitlines` ends a line at (\r too, which universal-newline
+# reading turns into \n). A SentencePiece model spells rare characters as byte pieces,
+# so an output can hold any of them.
+_LINE_BREAKS = {ord(c): " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def as_line(text: str) -> str:
     """One output line for one translation: `translate` prints it and
-    `evaluate --hypotheses` writes it (a newline inside becomes a space)."""
-    return text.replace("\n", " ")
+    `evaluate --hypotheses` writes it (a line break inside becomes a space)."""
+    return text.translate(_LINE_BREAKS)
 
 
 def progress_bar(unit="sentence"):

@@ -130,6 +130,7 @@ def add_average_parser(commands) -> None:
 def _cmd_train(args):
     from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
     from tftransformer.runs.distribute import worker_out
+    from tftransformer.runs.scoring import prints_normalized_text
     from tftransformer.runs.train import TrainSettings, train_run
     from tftransformer.runs.translate import evaluate_split, print_examples
 
@@ -157,7 +158,7 @@ def _cmd_train(args):
     scores, rows, hypotheses = evaluate_split(
         model, tokenizers, settings.corpus, "test", progress=progress_bar(), **common
     )
-    normalized = settings.tokenizer == "wordpiece"  # its output is normalized text
+    normalized = prints_normalized_text(settings.tokenizer)
     print(*score_lines("Test", scores, "greedy decoding as in the tutorial", normalized), sep="\n")
     beam_scores, _rows, _beams = evaluate_split(
         model, tokenizers, settings.corpus, "test", decode="beam", **common

@@ -134,6 +134,7 @@ def cmd_translate(args):
 def cmd_evaluate(args):
     from tftransformer._files import write_text_atomic
     from tftransformer.runs.run import Run
+    from tftransformer.runs.scoring import prints_normalized_text
     from tftransformer.runs.translate import evaluate_split
 
     run = Run(args.run)
@@ -150,7 +151,7 @@ def cmd_evaluate(args):
     )
     if args.hypotheses:
         write_text_atomic(args.hypotheses, "".join(as_line(h) + "\n" for h in hypotheses))
-    normalized = run.settings.tokenizer == "wordpiece"  # its output is normalized text
+    normalized = prints_normalized_text(run.settings.tokenizer)
     lines = score_lines(f"{corpus} {args.split}:", scores, f"{args.decode} decoding", normalized)
     print(*lines, sep="\n")
     return 0

@@ -22,6 +22,15 @@ import unicodedata
 _WORD_OR_PUNCT = re.compile(r"\w+|[^\w\s]")
 
 
+def prints_normalized_text(tokenizer_kind: str) -> bool:
+    """Whether a run with this `--tokenizer` kind translates into normalized text.
+
+    Only the tutorial's lower-casing WordPiece does; its runs also get the
+    "normalized" scores. SentencePiece and cased WordPiece keep case and accents.
+    """
+    return tokenizer_kind == "wordpiece"
+
+
 def normalize_like_tokenizer(text: str) -> str:
     """Lower-case, strip accents, split punctuation: the text a lower_case BERT
     tokenizer round trip produces (`"Don't!"` → `"don ' t !"`)."""
