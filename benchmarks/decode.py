@@ -243,6 +243,8 @@ def main(argv=None):
 
         rows = []
         batches = (("1 sentence", one), (f"{len(sentences)} sentences", sentences))
+        if args.smoke:  # every method runs; a second batch shape would only trace them again
+            batches = batches[:1]
         for label, batch in batches:
             sample = batch
             if args.tutorial_sentences and len(batch) > args.tutorial_sentences:

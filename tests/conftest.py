@@ -60,16 +60,42 @@ def tiny_batch(rng):
     return (pt, en[:, :-1]), en[:, 1:]
 
 
+def built_once(tmp_path_factory, name, build):
+    """`build(path)` once per test session, shared by every pytest-xdist worker.
+
+    The session fixtures below (tiny trained runs and their exports) take most of a
+    minute each; built once per worker, they were built twice on two cores. The first
+    worker to ask builds into a directory all workers share, holding a file lock; the
+    others wait for it and reuse the result. Returns `path`.
+    """
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's directory, above each worker's own
+    root = root / "built_once"
+    root.mkdir(exist_ok=True)
+    path, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            build(path)
+            done.touch()
+    return path
+
+
 @pytest.fixture(scope="session")
 def tokenizers_dir(tmp_path_factory):
     """Tokenizers learned from the embedded train split, saved as a SavedModel."""
     from tftransformer.corpus import load_corpus
     from tftransformer.tokenizers import build_tokenizers, save_tokenizers
 
-    root = tmp_path_factory.mktemp("tokenizers")
-    built = build_tokenizers(load_corpus("embedded", "train"), vocab_dir=root / "vocab")
-    save_tokenizers(built, root / "saved")
-    return root / "saved"
+    def build(root):
+        root.mkdir()
+        built = build_tokenizers(load_corpus("embedded", "train"), vocab_dir=root / "vocab")
+        save_tokenizers(built, root / "saved")
+
+    return built_once(tmp_path_factory, "tokenizers", build) / "saved"
 
 
 @pytest.fixture(scope="session")
@@ -97,11 +123,16 @@ def _tiny_training(tmp_path_factory):
 
     from tftransformer.cli import main
 
-    out = tmp_path_factory.mktemp("tiny_run") / "pt_en"
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["train", "--out", str(out), "--epochs", "1", *TINY_TRAIN_FLAGS]) == 0
-    return out, printed.getvalue()
+    def build(root):
+        root.mkdir()
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            argv = ["train", "--out", str(root / "pt_en"), "--epochs", "1", *TINY_TRAIN_FLAGS]
+            assert main(argv) == 0
+        (root / "printed.txt").write_text(printed.getvalue(), encoding="utf-8")
+
+    root = built_once(tmp_path_factory, "tiny_run", build)
+    return root / "pt_en", (root / "printed.txt").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -128,30 +159,36 @@ def copy_run(run, out):
 
 
 @pytest.fixture(scope="session")
-def tiny_translator_export(tiny_run):
+def tiny_translator_export(tiny_run, tmp_path_factory):
     """`tftransformer export` of `tiny_run`: the SavedModel directory."""
     from tftransformer.cli import main
     from tftransformer.runs.rundir import RunDir
 
-    root = RunDir(tiny_run).export_root("translator")
-    assert main(["export", str(tiny_run), "--version", "1"]) == 0
-    return root / "1"
+    def build(_marker):
+        assert main(["export", str(tiny_run), "--version", "1"]) == 0
+
+    built_once(tmp_path_factory, "tiny_translator_export", build)
+    return RunDir(tiny_run).export_root("translator") / "1"
 
 
 @pytest.fixture(scope="session")
 def tiny_classifier_run(tmp_path_factory):
     from tftransformer.cli import main
 
-    out = tmp_path_factory.mktemp("tiny_cls") / "run"
-    args = ["classify", "train", "--out", str(out), "--epochs", "1", *TINY_CLASSIFY_FLAGS]
-    assert main(args) == 0
-    return out
+    def build(out):
+        args = ["classify", "train", "--out", str(out), "--epochs", "1", *TINY_CLASSIFY_FLAGS]
+        assert main(args) == 0
+
+    return built_once(tmp_path_factory, "tiny_classifier_run", build)
 
 
 @pytest.fixture(scope="session")
-def tiny_classifier_export(tiny_classifier_run):
+def tiny_classifier_export(tiny_classifier_run, tmp_path_factory):
     from tftransformer.cli import main
     from tftransformer.runs.rundir import RunDir
 
-    assert main(["classify", "export", str(tiny_classifier_run), "--version", "1"]) == 0
+    def build(_marker):
+        assert main(["classify", "export", str(tiny_classifier_run), "--version", "1"]) == 0
+
+    built_once(tmp_path_factory, "tiny_classifier_export", build)
     return RunDir(tiny_classifier_run).export_root("classifier") / "1"
