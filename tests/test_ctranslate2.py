@@ -30,8 +30,11 @@ def _sentences(n):
 def ctranslate2_ids(model_dir, tokenizers, sentences, max_length=MAX_LENGTH):
     """Greedy ids from CTranslate2, framed like FastTranslator's: [START] ... [END]."""
     translator = ctranslate2.Translator(str(model_dir), device="cpu", intra_threads=2)
+    # CTranslate2 forbids [END] as the first token unless told (min_decoding_length=1);
+    # FastTranslator, as the tutorial, may stop at once.
     results = translator.translate_batch(source_tokens(tokenizers.pt, sentences), beam_size=1,
-                                         max_decoding_length=max_length)  # fmt: skip
+                                         max_decoding_length=max_length,
+                                         min_decoding_length=0)  # fmt: skip
     index = {piece: i for i, piece in enumerate(vocabulary(tokenizers.en))}
     rows = []
     for result in results:
