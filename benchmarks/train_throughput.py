@@ -34,7 +34,7 @@ second over the measured matmul peak of this machine), and the loss per token
 at the same token counts, to show that the configurations learn alike.
 
     python benchmarks/train_throughput.py [--seconds 60] [--data embedded,long]
-        [--configs ";matmul;bucket;bf16;bucket,bf16"] [--smoke]
+        [--configs ";matmul;bucket;bf16;bucket,bf16"] [--tokenizers DIR] [--smoke]
 """
 
 from __future__ import annotations
@@ -267,7 +267,12 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="tiny model, a few seconds")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--options", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--tokenizers", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--tokenizers",
+        metavar="DIR",
+        help="saved tokenizers to use (a run's tokenizers/ directory); by default "
+        "WordPiece tokenizers are learned from the embedded corpus",
+    )
     args = parser.parse_args(argv)
     configs = [c.strip() for c in args.configs.split(";")]
     unknown = {o for c in configs for o in c.split(",") if o} - set(OPTIONS)
@@ -289,11 +294,14 @@ def main(argv=None):
     print(f"Device: {device.describe()}; --mixed-precision auto picks "
           f"{resolve_precision('auto', device)[0] or 'float32'}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-tok-") as tmp:
-        save_tokenizers(
-            build_tokenizers(load_corpus("embedded", "train"), vocab_dir=f"{tmp}/vocab"),
-            f"{tmp}/saved",
-        )
-        tokenizers = load_tokenizers(f"{tmp}/saved")
+        saved = args.tokenizers
+        if saved is None:
+            saved = f"{tmp}/saved"
+            save_tokenizers(
+                build_tokenizers(load_corpus("embedded", "train"), vocab_dir=f"{tmp}/vocab"),
+                saved,
+            )
+        tokenizers = load_tokenizers(saved)
         for data in args.data.split(","):
             print(length_summary(data, args.pairs, tokenizers))
         peaks = {} if args.smoke else {"float32": matmul_peak("float32"),
@@ -301,7 +309,7 @@ def main(argv=None):
                                        "float16": matmul_peak("float16")}  # fmt: skip
         rows = []
         for data in args.data.split(","):
-            results = [(c, run_child(args, data, c, f"{tmp}/saved")) for c in configs]
+            results = [(c, run_child(args, data, c, saved)) for c in configs]
             rows.append((data, results))
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:

@@ -29,9 +29,12 @@ def test_attention_benchmark_smoke():
 
 
 @pytest.mark.slow
-def test_train_throughput_smoke():
+def test_train_throughput_smoke(tokenizers_dir):
     # One configuration: each costs a fresh process that imports TensorFlow and traces.
-    out = _run("train_throughput.py", "--smoke", "--data", "long", "--configs", "bucket")
+    # The session's tokenizers (learned from the embedded corpus, as the benchmark's
+    # default would) save learning them again.
+    out = _run("train_throughput.py", "--smoke", "--data", "long", "--configs", "bucket",
+               "--tokenizers", str(tokenizers_dir))  # fmt: skip
     lines = out.splitlines()
     assert lines[0].startswith("Device: ") and "--mixed-precision auto picks" in lines[0]
     assert lines[1].startswith("long: 200 pairs; pt words/sentence mean")
