@@ -3,6 +3,13 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One TensorFlow thread per pool in every test process (workers and the processes they
+# start): the suite runs more processes than there are cores (see
+# pytest_xdist_auto_num_workers), and each TensorFlow process otherwise starts pools as wide
+# as the machine whose threads spin and compete for the same cores. The tests' models are
+# tiny; parallelism comes from the workers. Set either variable to override.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 def _share_xla_compilations():
