@@ -49,17 +49,22 @@ def core_timings(layer_class, dtype, batch, length, heads, dim, repeats):
     layer = layer_class(num_heads=heads, key_dim=dim, dropout=0.1, dtype=dtype)
     x = tf.random.normal((batch, length, 16))  # any width: only the core is timed
     layer(x, x)  # builds the dropout layer and the softmax
-    q, k, v = (tf.cast(tf.random.normal((batch, length, heads, dim)), dtype) for _ in range(3))
+    if isinstance(layer, MatmulMultiHeadAttention):
+        # Its projections write (batch, heads, head_dim, positions) directly.
+        core, layout = layer._head_major_attention, (batch, heads, dim, length)
+    else:
+        core, layout = layer._compute_attention, (batch, length, heads, dim)
+    q, k, v = (tf.cast(tf.random.normal(layout), dtype) for _ in range(3))
 
     @tf.function
     def forward():
-        return layer._compute_attention(q, k, v, training=True)[0]
+        return core(q, k, v, training=True)[0]
 
     @tf.function
     def backward():
         with tf.GradientTape() as tape:
             tape.watch([q, k, v])
-            out = layer._compute_attention(q, k, v, training=True)[0]
+            out = core(q, k, v, training=True)[0]
             loss = tf.reduce_sum(tf.cast(out, tf.float32))
         return tape.gradient(loss, [q, k, v])
 
