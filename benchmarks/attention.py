@@ -1,9 +1,11 @@
 """The attention core at matmul speed? Keras' einsum path vs `MatmulMultiHeadAttention`.
 
 Times the attention core — scores, masked softmax, dropout, weighted sum —
-exactly as each layer computes it in training (`_compute_attention` with the
-tutorial's attention dropout 0.1, so Keras takes its einsum path), forward and
-forward + backward, in float32 and bfloat16, at the shape the issue measured
+exactly as each layer computes it in training (Keras' `_compute_attention`
+on (batch, positions, heads, dim), with the tutorial's attention dropout 0.1, so
+Keras takes its einsum path and its transposes; the head-major layer's
+`_head_major_attention` on the (batch, heads, dim, positions) its projections
+write), forward and forward + backward, in float32 and bfloat16, at the shape the issue measured
 (batch 64, 8 heads, 90 x 90 positions, head_dim 128 = the tutorial's
 key_dim), beside a plain 1024² matmul of this machine. Then one whole
 `MultiHeadAttention` training step (projections included) with each core.
