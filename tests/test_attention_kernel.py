@@ -66,7 +66,8 @@ def test_a_causal_flag_reaching_the_core_masks_the_future():
 
 
 def test_same_gradients_as_keras():
-    reference, ours, x, context = _pair(num_heads=2, key_dim=8)
+    # Attention dropout configured (off in inference): without it Keras' fused path runs.
+    reference, ours, x, context = _pair(num_heads=2, key_dim=8, dropout=0.1)
 
     def grads(layer):
         with tf.GradientTape() as tape:
@@ -158,8 +159,9 @@ def test_head_major_path_handles_layer_options(kwargs):
 def test_other_layouts_fall_back_to_keras_math(kwargs, shape):
     keras.utils.set_random_seed(0)
     x = tf.random.normal(shape)
-    reference = keras.layers.MultiHeadAttention(**kwargs)
-    ours = MatmulMultiHeadAttention(**kwargs)
+    # With attention dropout configured, only the layout sends these to Keras' path.
+    reference = keras.layers.MultiHeadAttention(**kwargs, dropout=0.1)
+    ours = MatmulMultiHeadAttention(**kwargs, dropout=0.1)
     reference(x, x)
     ours(x, x)
     ours.set_weights(reference.get_weights())
@@ -184,8 +186,10 @@ def test_query_mask_travels_to_the_output(dropout):
 def test_mixed_precision_computes_in_the_policy_dtype():
     keras.utils.set_random_seed(0)
     x = tf.random.normal((3, 7, 16))
-    reference = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8, dtype="mixed_bfloat16")
-    ours = MatmulMultiHeadAttention(num_heads=2, key_dim=8, dtype="mixed_bfloat16")
+    # Attention dropout configured (off in inference), so the head-major path runs.
+    kwargs = {"num_heads": 2, "key_dim": 8, "dropout": 0.1, "dtype": "mixed_bfloat16"}
+    reference = keras.layers.MultiHeadAttention(**kwargs)
+    ours = MatmulMultiHeadAttention(**kwargs)
     reference(x, x)
     ours(x, x)
     ours.set_weights(reference.get_weights())

@@ -162,16 +162,12 @@ class MatmulMultiHeadAttention(keras.layers.MultiHeadAttention):
             attention_mask = causal if attention_mask is None else tf.logical_and(
                 tf.cast(attention_mask, tf.bool), causal
             )  # fmt: skip
-        # (batch, positions, heads, dim) -> (batch, heads, positions, dim), once each.
-        query = tf.transpose(query * tf.cast(self._inverse_sqrt_key_dim, query.dtype),
-                             [0, 2, 1, 3])  # fmt: skip
-        key = tf.transpose(key, [0, 2, 1, 3])
-        value = tf.transpose(value, [0, 2, 1, 3])
-        scores = tf.matmul(query, key, transpose_b=True)  # (batch, heads, T, S)
-        scores = self._masked_softmax(scores, attention_mask)
-        weights = self._dropout_layer(scores, training=training) if self._dropout > 0 else scores
-        output = tf.matmul(weights, value)  # (batch, heads, T, dim)
-        return tf.transpose(output, [0, 2, 1, 3]), scores  # (batch, T, heads, dim)
+        # (batch, positions, heads, dim) -> the head-major core's (batch, heads, dim, positions).
+        query = query * tf.cast(self._inverse_sqrt_key_dim, query.dtype)
+        query_t, key_t, value_t = (tf.transpose(t, [0, 2, 3, 1]) for t in (query, key, value))
+        mixed_t, scores = self._head_major_attention(query_t, key_t, value_t, attention_mask,
+                                                     training)  # fmt: skip
+        return tf.transpose(mixed_t, [0, 3, 1, 2]), scores  # (batch, T, heads, dim)
 
 
 def use_attention_kernel(kind):
