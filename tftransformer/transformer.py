@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import keras
 
-from tftransformer._building import build_once
+from tftransformer._building import BuiltBeforeTracing, build_once
 from tftransformer.config import TransformerConfig
 from tftransformer.decoder import Decoder
 from tftransformer.embedding import as_int
@@ -15,7 +15,9 @@ from tftransformer.encoder import Encoder
 
 
 @keras.saving.register_keras_serializable(package="tftransformer")
-class Transformer(keras.Model):
+# Deviation from tutorial: BuiltBeforeTracing builds the model, optimizer and metrics
+# before `fit` traces its step, so that step is traced once, not twice (see the mixin).
+class Transformer(BuiltBeforeTracing, keras.Model):
     """`call((context, x))` -> next-token logits (batch, target_seq, target_vocab).
 
     Tutorial: "The Transformer".

@@ -10,6 +10,10 @@ import tensorflow as tf
 
 from tftransformer.data import MAX_TOKENS
 
+# The signature's input; traced without AutoGraph (no Python control flow on tensors
+# here or in the models), which would only add conversion time.
+TEXTS = tf.TensorSpec(shape=[None], dtype=tf.string, name="texts")
+
 
 def tokenize_texts(tokenizer, texts, max_tokens):
     """Strings -> zero-padded ids (batch, <= max_tokens), framed by [START]/[END]."""
@@ -26,7 +30,7 @@ class ExportClassifier(tf.Module):
         self.label_names = tf.constant(list(label_names), tf.string)
         self.max_tokens = int(max_tokens)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="texts")])
+    @tf.function(input_signature=[TEXTS], autograph=False)
     def classify(self, texts):
         # A served model gets whatever a client sends (the signature's shape is not
         # enforced at run time): name a wrong rank clearly instead of failing deep inside.

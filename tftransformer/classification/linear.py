@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tftransformer._building import BuiltBeforeTracing
 from tftransformer.classification.model import LabelDecisions
 from tftransformer.embedding import as_int
 
@@ -99,7 +100,7 @@ class TfIdf(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tftransformer")
-class LinearClassifier(LabelDecisions, keras.Model):
+class LinearClassifier(LabelDecisions, BuiltBeforeTracing, keras.Model):
     """Token ids -> `TfIdf` -> `Dense(num_labels)` logits: one-vs-rest logistic regression.
 
     Args:

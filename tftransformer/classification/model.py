@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tftransformer._building import build_once
+from tftransformer._building import BuiltBeforeTracing, build_once
 from tftransformer.embedding import as_int
 from tftransformer.encoder import Encoder
 
@@ -72,7 +72,7 @@ class LabelDecisions:
 
 
 @keras.saving.register_keras_serializable(package="tftransformer")
-class TransformerClassifier(LabelDecisions, keras.Model):
+class TransformerClassifier(LabelDecisions, BuiltBeforeTracing, keras.Model):
     """Token ids (batch, seq) -> label logits (batch, num_labels).
 
     `Encoder` -> pooling over real tokens -> dropout -> `Dense(num_labels)`.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keras
 
+from tftransformer._building import BuiltBeforeTracing
 from tftransformer.classification.model import LabelDecisions
 from tftransformer.embedding import as_int
 
@@ -22,7 +23,7 @@ CELLS = ("lstm", "gru")
 
 
 @keras.saving.register_keras_serializable(package="tftransformer")
-class RecurrentClassifier(LabelDecisions, keras.Model):
+class RecurrentClassifier(LabelDecisions, BuiltBeforeTracing, keras.Model):
     """Token ids (batch, seq) -> label logits (batch, num_labels) through an LSTM/GRU stack.
 
     Args:

@@ -148,15 +148,19 @@ class FastTranslator(tf.Module):
             decoder, context_ids, self.start_id, self.end_id, max_length, beam_size, alpha
         )
 
-    @tf.function(jit_compile=True, reduce_retracing=True)
+    # Traced without AutoGraph: the loops are explicit `tf.while_loop`s and every `if`
+    # here is on Python values, so conversion would change nothing but its cost (it
+    # rewrote every Keras layer the trace reached: 8.4 -> 2.1 s of tracing in
+    # `benchmarks/decode.py --smoke`).
+    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
     def _search_xla(self, context_ids, kind, max_length, beam_size, alpha):
         return self._search(context_ids, kind, max_length, beam_size, alpha, xla=True)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def _search_graph(self, context_ids, kind, max_length, beam_size, alpha):
         return self._search(context_ids, kind, max_length, beam_size, alpha, xla=False)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def _decode(self, sentences, kind, max_length, beam_size, alpha, xla):
         ids = self.source_ids(sentences)
         rows = tf.shape(ids)[0]

@@ -19,6 +19,11 @@ from tftransformer.export import ExportTranslator, save_servable
 from tftransformer.inference.fast_translator import FastTranslator
 from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
 
+# The batched signatures' input. Their functions are traced without AutoGraph: the
+# decoding loops are explicit `tf.while_loop`s, and converting every Keras layer the
+# trace reaches took most of the tracing time (see FastTranslator).
+SENTENCES = tf.TensorSpec(shape=[None], dtype=tf.string, name="sentences")
+
 
 def _checked_batch(sentences):
     # A model server passes on whatever a client sends: a signature's shape is not
@@ -67,11 +72,11 @@ class ServingTranslator(ExportTranslator):
 
     # Deviation from tutorial: the tutorial's export takes exactly one scalar
     # string and decodes it with the uncached loop; serving needs batches.
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="sentences")])
+    @tf.function(input_signature=[SENTENCES], autograph=False)
     def translate(self, sentences):
         return {"translations": self.fast.greedy(_checked_batch(sentences))}
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=[None], dtype=tf.string, name="sentences")])
+    @tf.function(input_signature=[SENTENCES], autograph=False)
     def beam_search(self, sentences):
         sentences = _checked_batch(sentences)
         return {"translations": self.fast.beam_search(sentences, self.beam_size, self.alpha)}

@@ -114,7 +114,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
 
         self._trace_signatures()  # the same signatures as CustomTokenizer's
 
-    @tf.function
+    @tf.function(autograph=False)
     def tokenize(self, strings):
         # Bytes that are not UTF-8 would stop the op: replace them first, as the CLI does.
         strings = tf.strings.unicode_transcode(
@@ -122,7 +122,7 @@ class SentencePieceTokenizer(SubwordTokenizer):
         )
         return tf.cast(self.tokenizer.tokenize(strings), tf.int64)  # (batch, tokens)
 
-    @tf.function
+    @tf.function(autograph=False)
     def detokenize(self, tokenized):
         ids = drop_reserved_ids(tokenized, self._reserved_tokens)
         return self.tokenizer.detokenize(tf.cast(ids, tf.int32))
