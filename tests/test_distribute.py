@@ -141,7 +141,7 @@ def _multiworker_train(tmp_path, out, prelude=""):
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    logs = [(tmp_path / f"worker-{i}.log").read_text()[-2000:] for i in range(2)]
+    logs = [(tmp_path / f"worker-{i}.log").read_text()[-6000:] for i in range(2)]
     return [c.returncode for c in children], logs
 
 
@@ -163,6 +163,9 @@ def test_multiworker_two_processes_train_and_agree(tmp_path):
     for path in (out, out / "workers" / "worker-1"):
         history = json.loads((path / "history.json").read_text())
         assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+    # Only the chief scores the test split; the other worker says so and stops.
+    assert "Test BLEU" in logs[0] and "Test BLEU" not in logs[1]
+    assert "Worker 1: the chief (worker 0) evaluates the test split" in logs[1]
 
 
 def test_keras_workaround_still_fits_this_keras():

@@ -129,7 +129,7 @@ def add_average_parser(commands) -> None:
 
 def _cmd_train(args):
     from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
-    from tftransformer.runs.distribute import worker_out
+    from tftransformer.runs.distribute import worker_index, worker_out
     from tftransformer.runs.scoring import prints_normalized_text
     from tftransformer.runs.train import TrainSettings, train_run
     from tftransformer.runs.translate import evaluate_split, print_examples
@@ -154,6 +154,12 @@ def _cmd_train(args):
     )
     model, tokenizers, _history = train_run(args.out, settings, save_every=args.save_every)
     print(f"Saved {worker_out(args.out, settings.strategy) / 'model.keras'}")
+    worker = worker_index(settings.strategy)
+    if worker != 0:
+        # Every worker holds the same weights after training; scoring the test split
+        # again on each would only repeat the chief's work and lines.
+        print(f"Worker {worker}: the chief (worker 0) evaluates the test split")
+        return 0
     common = dict(limit=settings.limit, max_tokens=settings.max_tokens)
     scores, rows, hypotheses = evaluate_split(
         model, tokenizers, settings.corpus, "test", progress=progress_bar(), **common
