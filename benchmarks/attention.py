@@ -7,8 +7,11 @@ Keras takes its einsum path and its transposes; the head-major layer's
 `_head_major_attention` on the (batch, heads, dim, positions) its projections
 write), forward and forward + backward, in float32 and bfloat16, at the shape the issue measured
 (batch 64, 8 heads, 90 x 90 positions, head_dim 128 = the tutorial's
-key_dim), beside a plain 1024² matmul of this machine. Then one whole
-`MultiHeadAttention` training step (projections included) with each core.
+key_dim), beside a plain 1024² matmul of this machine, and what the
+head-major core's softmax and dropout add to its two matmuls. Then one whole
+`MultiHeadAttention` training step (projections included) with each core,
+and the step of its four projections alone: the floor no faster core can
+go below.
 Prints the device and the CPU features the precision choice looks at.
 
     python benchmarks/attention.py [--batch 64] [--length 90] [--repeats 7] [--smoke]
@@ -73,6 +76,53 @@ def core_timings(layer_class, dtype, batch, length, heads, dim, repeats):
     return best_seconds(forward, repeats), best_seconds(backward, repeats)
 
 
+def core_parts(batch, length, heads, dim, repeats):
+    """Forward seconds of the head-major core's parts: its two matmuls, + softmax, + dropout.
+
+    Float32, training mode, as `MatmulMultiHeadAttention._head_major_attention`
+    runs them; the differences say what the memory-bound passes over the
+    (batch, heads, T, S) scores cost beside the matmuls.
+    """
+    keras.utils.set_random_seed(0)
+    layer = MatmulMultiHeadAttention(num_heads=heads, key_dim=dim, dropout=0.1)
+    x = tf.random.normal((batch, length, 16))
+    layer(x, x)
+    q, k, v = (tf.random.normal((batch, heads, dim, length)) for _ in range(3))
+
+    def matmuls(weights):
+        return tf.matmul(v, weights, transpose_b=True)
+
+    parts = {
+        "matmuls": lambda: matmuls(tf.matmul(q, k, transpose_a=True)),
+        "softmax": lambda: matmuls(layer._masked_softmax(tf.matmul(q, k, transpose_a=True))),
+        "dropout": lambda: layer._head_major_attention(q, k, v, training=True)[0],
+    }
+    return {name: best_seconds(tf.function(fn), repeats) for name, fn in parts.items()}
+
+
+def projections_step(batch, length, heads, d_model, repeats):
+    """Seconds of a training step of an attention layer's four projections alone.
+
+    The tutorial's `MultiHeadAttention` projections (query, key, value: d_model
+    -> heads x key_dim; output back), forward and backward, with the attention
+    core replaced by a sum of the three projected tensors: what the layer costs
+    beside its core, i.e. the floor no faster core can go below.
+    """
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model, dropout=0.1)
+    x = tf.random.normal((batch, length, d_model))
+    layer(x, x)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            mixed = layer._query_dense(x) + layer._key_dense(x) + layer._value_dense(x)
+            loss = tf.reduce_sum(tf.square(layer._output_dense(mixed)))
+        return tape.gradient(loss, layer.trainable_variables)
+
+    return best_seconds(step, repeats)
+
+
 def layer_step(layer_class, batch, length, heads, d_model, repeats):
     """Seconds of one training step (forward + backward) of a whole attention layer."""
     keras.utils.set_random_seed(0)
@@ -125,6 +175,12 @@ def main(argv=None):
         (ef, eb), (mf, mb) = results[dtype, "einsum"], results[dtype, "matmul"]
         print(f"{dtype}: matmul core {ef / mf:.2f}x faster forward, "
               f"{eb / mb:.2f}x forward+backward")  # fmt: skip
+    parts = core_parts(args.batch, args.length, args.heads, args.dim, args.repeats)
+    matmuls, softmax, dropout = (parts[k] for k in ("matmuls", "softmax", "dropout"))
+    print(f"matmul core, float32 forward, cumulative: its two matmuls {1000 * matmuls:.1f} ms "
+          f"({core_flops / matmuls / 1e9:.1f} GFLOP/s), + softmax {1000 * softmax:.1f} ms, "
+          f"+ dropout {1000 * dropout:.1f} ms (all but the matmuls: "
+          f"{100 * (1 - matmuls / dropout):.0f}%)")  # fmt: skip
     steps = {name: layer_step(cls, args.batch, args.length, args.heads, args.dim, args.repeats)
              for name, cls in (("einsum", keras.layers.MultiHeadAttention),
                                ("matmul", MatmulMultiHeadAttention))}  # fmt: skip
@@ -132,6 +188,10 @@ def main(argv=None):
     print(f"Whole attention layer, one float32 training step (d_model {args.dim}, projections "
           f"included): einsum {1000 * steps['einsum']:.1f} ms, matmul "
           f"{1000 * steps['matmul']:.1f} ms ({ratio:.2f}x)")  # fmt: skip
+    floor = projections_step(args.batch, args.length, args.heads, args.dim, args.repeats)
+    print(f"Its four projections alone (core replaced by a sum): {1000 * floor:.1f} ms, "
+          f"{100 * floor / steps['einsum']:.0f}% of the einsum layer's step: a core of zero cost "
+          f"would make the layer at most {steps['einsum'] / floor:.2f}x faster")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ the embedded corpus):
   a longer tail), trimmed at 128 tokens as the tutorial does.
 
 Each configuration (`--configs`, `;`-separated; each a `,`-list of options)
-runs in its own child process, so its peak memory is its own:
+runs in its own child process, so its peak memory is its own (a `--smoke` run
+of a single configuration trains in-process):
 
 - `matmul`: the opt-in `MatmulMultiHeadAttention` core instead of Keras'
   own (the tutorial's, and the default);
@@ -150,7 +151,7 @@ def length_summary(data, pairs, tokenizers):
 
 
 def child(args):
-    """One configuration: train for `--seconds`, print a JSON line of measurements."""
+    """One configuration: train for `--seconds`; returns its measurements."""
     import keras
 
     from tftransformer.config import TransformerConfig
@@ -205,7 +206,7 @@ def child(args):
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     timed_tokens = sum(tokens[args.warmup :])
-    print(json.dumps(dict(
+    return dict(
         data=args.data, options=sorted(options), precision=precision or "float32",
         steps_per_s=timed_steps / elapsed,
         tokens_per_s=timed_tokens / elapsed, tokens_per_cpu_s=timed_tokens / cpu,
@@ -213,7 +214,7 @@ def child(args):
         useful_gflops=flops_useful / elapsed / 1e9,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         losses=losses, tokens=tokens,
-    )))  # fmt: skip
+    )  # fmt: skip
 
 
 def loss_at_tokens(result, marks, window):
@@ -241,7 +242,17 @@ def config_name(options):
     return " + ".join(chosen) or "tutorial"
 
 
-def run_child(args, data, options, tokenizers_dir):
+def run_child(args, data, options, tokenizers_dir, alone=False):
+    """One configuration's measurements, from a child process of its own.
+
+    A `--smoke` run of a single configuration (`alone`) trains in this process
+    instead: its peak memory is not compared with anything, and it saves
+    importing TensorFlow a second time.
+    """
+    if args.smoke and alone:
+        child_args = argparse.Namespace(**{**vars(args), "data": data, "options": options,
+                                           "tokenizers": tokenizers_dir})  # fmt: skip
+        return child(child_args)
     argv = [sys.executable, __file__, "--child", "--data", data, "--options", options,
             "--tokenizers", tokenizers_dir, "--seconds", str(args.seconds),
             "--warmup", str(args.warmup), "--pairs", str(args.pairs)]  # fmt: skip
@@ -284,7 +295,8 @@ def main(argv=None):
     if args.smoke:
         args.seconds, args.warmup, args.pairs = min(args.seconds, 3.0), 2, 200
     if args.child:
-        return child(args)
+        print(json.dumps(child(args)))
+        return None
 
     from tftransformer.corpus import load_corpus
     from tftransformer.runs.precision import resolve_precision, training_device
@@ -309,7 +321,8 @@ def main(argv=None):
                                        "float16": matmul_peak("float16")}  # fmt: skip
         rows = []
         for data in args.data.split(","):
-            results = [(c, run_child(args, data, c, saved)) for c in configs]
+            alone = len(configs) == 1 and "," not in args.data
+            results = [(c, run_child(args, data, c, saved, alone)) for c in configs]
             rows.append((data, results))
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:
