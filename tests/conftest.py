@@ -42,18 +42,19 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-# The slowest test files, slowest first (their tests' summed `--durations` on 2 cores).
+# The slowest test files, slowest first (their tests' summed `--durations` on 2 cores,
+# 3 workers; remeasured 2026-12-03).
 # pytest-xdist hands whole files to its workers in collection order (`--dist loadfile
 # --no-loadscope-reorder` in pyproject.toml), so the long files start first and the short
 # ones fill in at the end, instead of one worker finishing a long file while the other idles.
 # (xdist's own reordering puts files with the most tests first, which left the longest,
 # with few tests each, for last.)
 SLOWEST_FILES_FIRST = [
-    "test_fast_translator.py", "test_reliability_interruption.py", "test_distribute.py",
-    "test_tutorials.py", "test_workflow.py", "test_classify_cli.py",
-    "test_reliability_inputs.py", "test_sentencepiece.py", "test_budget.py",
-    "test_benchmarks.py", "test_reliability_files.py", "test_train_options.py",
-    "test_transformer.py", "test_classifier.py",
+    "test_fast_translator.py", "test_reliability_interruption.py", "test_workflow.py",
+    "test_tutorials.py", "test_distribute.py", "test_classify_cli.py", "test_sentencepiece.py",
+    "test_benchmarks.py", "test_reliability_inputs.py", "test_classifier_models.py",
+    "test_train_options.py", "test_budget.py", "test_classifier.py", "test_transformer.py",
+    "test_tokenizers.py", "test_decoder.py", "test_ctranslate2.py",
 ]  # fmt: skip
 
 
