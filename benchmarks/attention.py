@@ -100,31 +100,25 @@ def core_parts(batch, length, heads, dim, repeats):
     return {name: best_seconds(tf.function(fn), repeats) for name, fn in parts.items()}
 
 
-def projections_step(batch, length, heads, d_model, repeats):
-    """Seconds of a training step of an attention layer's four projections alone.
+def whole_layer(layer, x):
+    """A layer's training-mode output: what `layer_step` times by default."""
+    return layer(x, x, training=True)
 
-    The tutorial's `MultiHeadAttention` projections (query, key, value: d_model
-    -> heads x key_dim; output back), forward and backward, with the attention
-    core replaced by a sum of the three projected tensors: what the layer costs
-    beside its core, i.e. the floor no faster core can go below.
+
+def projections_only(layer, x):
+    """The layer's four projections (query, key, value: d_model -> heads x key_dim;
+    output back) with the attention core replaced by a sum of the three projected
+    tensors: what the layer costs beside its core, the floor no faster core can go below."""
+    mixed = layer._query_dense(x) + layer._key_dense(x) + layer._value_dense(x)
+    return layer._output_dense(mixed)
+
+
+def layer_step(layer_class, batch, length, heads, d_model, repeats, output=whole_layer):
+    """Seconds of one training step (forward + backward) of an attention layer.
+
+    `output(layer, x)` is what the step computes and differentiates (the sum of
+    its squares is the loss): the whole layer, or `projections_only`.
     """
-    keras.utils.set_random_seed(0)
-    layer = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=d_model, dropout=0.1)
-    x = tf.random.normal((batch, length, d_model))
-    layer(x, x)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            mixed = layer._query_dense(x) + layer._key_dense(x) + layer._value_dense(x)
-            loss = tf.reduce_sum(tf.square(layer._output_dense(mixed)))
-        return tape.gradient(loss, layer.trainable_variables)
-
-    return best_seconds(step, repeats)
-
-
-def layer_step(layer_class, batch, length, heads, d_model, repeats):
-    """Seconds of one training step (forward + backward) of a whole attention layer."""
     keras.utils.set_random_seed(0)
     layer = layer_class(num_heads=heads, key_dim=d_model, dropout=0.1)
     x = tf.random.normal((batch, length, d_model))
@@ -133,7 +127,7 @@ def layer_step(layer_class, batch, length, heads, d_model, repeats):
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(layer(x, x, training=True)))
+            loss = tf.reduce_sum(tf.square(output(layer, x)))
         return tape.gradient(loss, layer.trainable_variables)
 
     return best_seconds(step, repeats)
@@ -188,7 +182,8 @@ def main(argv=None):
     print(f"Whole attention layer, one float32 training step (d_model {args.dim}, projections "
           f"included): einsum {1000 * steps['einsum']:.1f} ms, matmul "
           f"{1000 * steps['matmul']:.1f} ms ({ratio:.2f}x)")  # fmt: skip
-    floor = projections_step(args.batch, args.length, args.heads, args.dim, args.repeats)
+    floor = layer_step(keras.layers.MultiHeadAttention, args.batch, args.length, args.heads,
+                       args.dim, args.repeats, output=projections_only)  # fmt: skip
     print(f"Its four projections alone (core replaced by a sum): {1000 * floor:.1f} ms, "
           f"{100 * floor / steps['einsum']:.0f}% of the einsum layer's step: a core of zero cost "
           f"would make the layer at most {steps['einsum'] / floor:.2f}x faster")  # fmt: skip

@@ -31,16 +31,16 @@ CORES = ("einsum", "matmul")
 
 
 def interleaved_steps(models, batches):
-    """{core: (wall seconds, CPU seconds, loss) per batch}, each batch fed to both in turn."""
-    timings = {core: ([], [], []) for core in models}
+    """{core: {"wall", "cpu": seconds, "loss": ...} per batch}, each batch fed to both in turn."""
+    timings = {core: {"wall": [], "cpu": [], "loss": []} for core in models}
     for index, (inputs, labels) in enumerate(batches):
         order = CORES if index % 2 == 0 else CORES[::-1]
         for core in order:
             wall, cpu = time.perf_counter(), time.process_time()
             loss = models[core].train_on_batch(inputs, labels, return_dict=True)["loss"]
-            timings[core][0].append(time.perf_counter() - wall)
-            timings[core][1].append(time.process_time() - cpu)
-            timings[core][2].append(float(loss))
+            timings[core]["wall"].append(time.perf_counter() - wall)
+            timings[core]["cpu"].append(time.process_time() - cpu)
+            timings[core]["loss"].append(float(loss))
     return timings
 
 
@@ -106,17 +106,17 @@ def main(argv=None):
         for inputs, labels in batches:
             models[core].train_on_batch(inputs, labels)
     timings = interleaved_steps(models, batches)
-    for core in CORES:
-        wall, cpu = (np.mean(t) for t in timings[core][:2])
-        print(f"{core:<7} {wall:7.3f} s/step wall  {cpu:7.3f} s/step CPU")
-    (e_wall, e_cpu), (m_wall, m_cpu) = ([np.sum(t) for t in timings[c][:2]] for c in CORES)
-    per_step = np.asarray(timings["einsum"][0]) / np.asarray(timings["matmul"][0])
-    print(f"einsum / matmul: wall {e_wall / m_wall:.3f}x, CPU {e_cpu / m_cpu:.3f}x "
+    einsum, matmul = ({k: np.asarray(v) for k, v in timings[core].items()} for core in CORES)
+    for core, t in zip(CORES, (einsum, matmul), strict=True):
+        print(f"{core:<7} {t['wall'].mean():7.3f} s/step wall  {t['cpu'].mean():7.3f} s/step CPU")
+    per_step = einsum["wall"] / matmul["wall"]
+    print(f"einsum / matmul: wall {einsum['wall'].sum() / matmul['wall'].sum():.3f}x, CPU "
+          f"{einsum['cpu'].sum() / matmul['cpu'].sum():.3f}x "
           f"(per step {per_step.min():.2f}-{per_step.max():.2f}x)")  # fmt: skip
     # Same weights, batches and dropout seeds: both cores train the same model.
-    losses = [np.asarray(timings[core][2]) for core in CORES]
     print(f"Training losses, largest difference between the cores: "
-          f"{np.max(np.abs(losses[0] - losses[1])):.2e} (of {np.mean(losses[0]):.3f})")  # fmt: skip
+          f"{np.max(np.abs(einsum['loss'] - matmul['loss'])):.2e} "
+          f"(of {einsum['loss'].mean():.3f})")  # fmt: skip
     return timings
 
 

@@ -247,14 +247,14 @@ def config_name(options):
     return " + ".join(chosen) or "tutorial"
 
 
-def run_child(args, data, options, tokenizers_dir, alone=False):
+def run_child(args, data, options, tokenizers_dir, in_process=False):
     """One configuration's measurements, from a child process of its own.
 
-    A `--smoke` run of a single configuration (`alone`) trains in this process
-    instead: its peak memory is not compared with anything, and it saves
-    importing TensorFlow a second time.
+    `in_process` (a `--smoke` run of a single configuration) trains in this
+    process instead: its peak memory is not compared with anything, and it
+    saves importing TensorFlow a second time.
     """
-    if args.smoke and alone:
+    if in_process:
         child_args = argparse.Namespace(**{**vars(args), "data": data, "options": options,
                                            "tokenizers": tokenizers_dir})  # fmt: skip
         return child(child_args)
@@ -325,9 +325,9 @@ def main(argv=None):
                                        "bfloat16": matmul_peak("bfloat16"),
                                        "float16": matmul_peak("float16")}  # fmt: skip
         rows = []
+        in_process = args.smoke and len(configs) == 1 and "," not in args.data
         for data in args.data.split(","):
-            alone = len(configs) == 1 and "," not in args.data
-            results = [(c, run_child(args, data, c, saved, alone)) for c in configs]
+            results = [(c, run_child(args, data, c, saved, in_process)) for c in configs]
             rows.append((data, results))
     if args.save:
         with open(args.save, "w", encoding="utf-8") as f:

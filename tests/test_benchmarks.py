@@ -61,7 +61,7 @@ def test_attention_training_smoke_runs_both_cores_alike(tokenizers_dir, capsys):
     assert [line.split()[0] for line in lines[1:3]] == ["einsum", "matmul"]
     assert lines[3].startswith("einsum / matmul: wall ")
     # Same start weights, batches and dropout seeds: the same training, step by step.
-    einsum, matmul = (timings[core][2] for core in ("einsum", "matmul"))
+    einsum, matmul = (timings[core]["loss"] for core in ("einsum", "matmul"))
     assert len(einsum) == 2 and np.allclose(einsum, matmul, rtol=1e-5)
 
 
