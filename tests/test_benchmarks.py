@@ -118,3 +118,23 @@ def test_tokenizer_choice_configs_are_parsed_and_bad_ones_named():
         parse_config("bpe:1000")
     with pytest.raises(SystemExit, match="'big' is neither a size nor 'shared'"):
         parse_config("sentencepiece:big")
+
+
+def test_recipe_benchmark_smoke_records_plots_and_skips_what_is_done(tmp_path):
+    results, png = tmp_path / "recipe.jsonl", tmp_path / "recipe.png"
+    args = ("--smoke", "--recipes", "tutorial", "--budgets", "epochs", "--seeds", "0",
+            "--work", str(tmp_path / "runs"), "--results", str(results))  # fmt: skip
+    out = _run("recipe.py", *args, "--table", "--plot", str(png))
+    assert out.startswith("Device: CPU ") or out.startswith("Device: GPU ")
+    import json
+
+    (row,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert row["recipe"] == "tutorial" and row["status"] == 0 and row["collapsed"] is None
+    assert isinstance(row["bleu"], float) and isinstance(row["chrf"], float)
+    assert row["steps"] == 2 and len(row["translations"]) == 3  # 32 pairs, batches of 16
+    assert "tutorial's CustomSchedule" in row["schedule"]
+    assert "| embedded | tutorial | epochs | 0 | 2 |" in out
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    # A rerun finds the configuration done and trains nothing.
+    again = _run("recipe.py", *args)
+    assert "+ " not in again and len(results.read_text().splitlines()) == 1

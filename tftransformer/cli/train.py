@@ -15,6 +15,16 @@ from tftransformer.cli.common import (
 )
 
 
+def _peak_rate(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
 def _smoothing(text):
     try:
         value = float(text)
@@ -73,7 +83,7 @@ def add_train_options(train) -> None:
     )
     group.add_argument(
         "--mixed-precision",
-        choices=("auto", "bf16", "fp16"),
+        choices=("auto", "bf16", "fp16", "float32"),
         help="Keras mixed precision (float32 variables, logits and loss); auto picks bf16, "
         "fp16 or float32 from the device; bf16/fp16 are refused where the device would "
         "only emulate them (slower than float32)",
@@ -94,14 +104,62 @@ def add_train_options(train) -> None:
     )
 
 
-def train_options_from_args(args) -> dict:
-    """`TrainSettings` keyword arguments for the flags `add_train_options` added."""
-    return dict(
-        tokens_per_batch=args.tokens_per_batch,
-        mixed_precision=args.mixed_precision,
-        jit_compile=args.jit_compile,
-        label_smoothing=args.label_smoothing,
-        strategy=args.strategy,
+def recipe_settings(args) -> dict:
+    """The settings `--recipe` chooses, each replaced by its flag where one was given."""
+    from tftransformer.runs.train import TrainSettings
+    from tftransformer.runs.train_options import RECIPES
+
+    defaults = TrainSettings()
+    recipe = RECIPES[args.recipe]
+    chosen = {}
+    for name in RECIPE_FLAGS:
+        given = getattr(args, name)
+        chosen[name] = given if given is not None else recipe.get(name, getattr(defaults, name))
+    if chosen["mixed_precision"] == "float32":
+        chosen["mixed_precision"] = None
+    return chosen
+
+
+# The flags `--recipe` sets (their parser default is None: "not given").
+RECIPE_FLAGS = ("tokenizer", "bucket", "tokens_per_batch", "batch_size", "mixed_precision",
+                "schedule", "warmup_steps", "keep")  # fmt: skip
+
+
+def add_recipe_options(train) -> None:
+    """`--recipe` and the learning-rate schedule flags of `tftransformer train`."""
+    from tftransformer.runs.schedule import PEAK_RATE
+    from tftransformer.runs.train_options import RECIPES
+
+    group = train.add_argument_group("recipe and learning rate")
+    group.add_argument(
+        "--recipe",
+        choices=tuple(RECIPES),
+        default="default",
+        help="tutorial: every training setting of the tutorial (WordPiece, padded batches of "
+        "64, float32, CustomSchedule with 4000 warm-up steps, the last weights kept); flags "
+        "given beside it still win",
+    )
+    group.add_argument(
+        "--schedule",
+        choices=("auto", "tutorial"),
+        help="auto (default): warm-up, peak and cosine decay fitted to the run's planned "
+        "steps; tutorial: CustomSchedule(d_model, --warmup-steps)",
+    )
+    group.add_argument(
+        "--warmup-steps",
+        type=positive_int,
+        help="warm-up length (default: 8%% of the planned steps for auto, 4000 for tutorial)",
+    )
+    group.add_argument(
+        "--peak-rate",
+        type=_peak_rate,
+        help=f"the auto schedule's peak learning rate (default {PEAK_RATE:g}, measured)",
+    )
+    group.add_argument(
+        "--keep",
+        choices=("best", "last"),
+        help="model.keras holds: best (default) = of the last weights, the best epoch's and "
+        "the last checkpoints' average, the lowest validation loss; last = the tutorial's",
     )
 
 
@@ -137,20 +195,20 @@ def _cmd_train(args):
     settings = TrainSettings(
         corpus=args.corpus,
         epochs=args.epochs,
-        batch_size=args.batch_size,
         max_tokens=args.max_tokens,
         vocab_size=args.vocab_size,
         min_token_count=args.min_token_count,
-        bucket=args.bucket,
-        tokenizer=args.tokenizer,
         shared_vocabulary=args.shared_vocabulary,
-        warmup_steps=args.warmup_steps,
+        peak_rate=args.peak_rate,
         seed=args.seed,
         limit=args.limit,
         hparams=hparams_from_args(args),
         max_time=args.max_time,
         max_steps=args.max_steps,
-        **train_options_from_args(args),
+        jit_compile=args.jit_compile,
+        label_smoothing=args.label_smoothing,
+        strategy=args.strategy,
+        **recipe_settings(args),
     )
     model, tokenizers, _history = train_run(args.out, settings, save_every=args.save_every)
     print(f"Saved {worker_out(args.out, settings.strategy) / 'model.keras'}")
@@ -184,7 +242,8 @@ def add_parsers(commands) -> None:
     train.add_argument("--corpus", default="embedded", help="embedded | tsv:PATH | tfds:NAME")
     train.add_argument("--out", default="runs/pt_en", help="run directory (default runs/pt_en)")
     train.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS)
-    train.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    train.add_argument("--batch-size", type=positive_int,
+                       help=f"sentences per batch (default {defaults.batch_size})")  # fmt: skip
     train.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens)
     add_tokenizer_options(train, defaults)
     train.add_argument(
@@ -193,7 +252,6 @@ def add_parsers(commands) -> None:
         help="one vocabulary of at most --vocab-size pieces learned from pt and en together, "
         "used by both sides (default: one per language, as in the tutorial)",
     )
-    train.add_argument("--warmup-steps", type=positive_int, default=defaults.warmup_steps)
     train.add_argument(
         "--min-token-count",
         type=positive_int,
@@ -202,8 +260,9 @@ def add_parsers(commands) -> None:
     )
     train.add_argument(
         "--bucket",
-        action="store_true",
-        help="length-bucketed batches (deviation from the tutorial; off by default)",
+        action=argparse.BooleanOptionalAction,
+        help=f"length-bucketed batches (deviation from the tutorial; default "
+        f"{'on' if defaults.bucket else 'off'})",
     )
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--limit", type=positive_int, help="use only the first N pairs per split")
@@ -214,6 +273,8 @@ def add_parsers(commands) -> None:
     )
     add_hparam_flags(train)
     add_train_options(train)
+    add_recipe_options(train)
     add_budget_options(train)
-    train.set_defaults(handler=_cmd_train)
+    # None = "not given": `recipe_settings` fills in the recipe's value or the default.
+    train.set_defaults(handler=_cmd_train, **dict.fromkeys(RECIPE_FLAGS))
     add_average_parser(commands)

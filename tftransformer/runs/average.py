@@ -12,56 +12,14 @@ naming the sources) to a new place, default `RUN/averaged-last-N/`, that
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
-import numpy as np
-
-from tftransformer._files import RunError, atomic_dir, first_line, write_json_atomic
+from tftransformer._files import RunError, atomic_dir, write_json_atomic
+from tftransformer.runs.keep import average_weights, epoch_checkpoints
 from tftransformer.runs.rundir import RunDir
 
-_EPOCH = re.compile(r"epoch-(\d+)\.weights\.h5")
-
-
-def epoch_checkpoints(run: RunDir) -> list[Path]:
-    """`checkpoints/epoch-NNN.weights.h5` of a run, oldest epoch first."""
-    found = []
-    for path in run.checkpoints.glob("epoch-*.weights.h5"):
-        match = _EPOCH.fullmatch(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return [path for _epoch, path in sorted(found)]
-
-
-def average_weights(model, paths) -> list[np.ndarray]:
-    """The element-wise mean of `model`'s weights over the weight files `paths`.
-
-    Each file is loaded into `model` in turn (so it must fit its
-    architecture); floating weights are averaged in float64, other weights
-    (integer counters, if any) are taken from the last file. The model is left
-    holding the average.
-    """
-    if not paths:
-        raise ValueError("average_weights needs at least one weights file")
-    sums = None
-    for path in paths:
-        try:
-            model.load_weights(path)
-        except Exception as error:  # h5py/keras raise many types for a bad file
-            raise RunError(f"{path}: cannot load these weights ({first_line(error)})") from None
-        values = [np.asarray(v) for v in model.get_weights()]
-        if sums is None:
-            sums = [v.astype("float64") if v.dtype.kind == "f" else v for v in values]
-        else:
-            sums = [s + v if v.dtype.kind == "f" else v for s, v in zip(sums, values, strict=True)]
-    last = [np.asarray(v) for v in model.get_weights()]
-    mean = [
-        (s / len(paths)).astype(v.dtype) if v.dtype.kind == "f" else v
-        for s, v in zip(sums, last, strict=True)
-    ]
-    model.set_weights(mean)
-    return mean
+__all__ = ["average_run", "average_weights", "epoch_checkpoints"]
 
 
 def average_run(run_path, last: int, out=None) -> Path:

@@ -25,6 +25,8 @@ from tftransformer._files import (
 from tftransformer.runs.rundir import RunDir
 
 KEEP_EPOCH_CHECKPOINTS = 5
+# The weights of the epoch with the lowest validation loss so far (see `runs.keep`).
+BEST_WEIGHTS = "best.weights.h5"
 
 
 class RunBackup(keras.callbacks.Callback):
@@ -45,8 +47,10 @@ class RunBackup(keras.callbacks.Callback):
     last good backup stays in place.
     """
 
-    def __init__(self, run: RunDir, history=None, save_every=None):
+    def __init__(self, run: RunDir, history=None, save_every=None, healthy=None):
         super().__init__()
+        # `healthy()` False (the collapse guard fired): nothing more is backed up.
+        self.healthy = healthy or (lambda: True)
         self.run = run
         self.history = history or {}
         self.save_every = save_every
@@ -77,14 +81,19 @@ class RunBackup(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         finite = self._finite(logs)
-        if self.save_every and (batch + 1) % self.save_every == 0 and finite:
+        if self.save_every and (batch + 1) % self.save_every == 0 and finite and self.healthy():
             self._save_backup()
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._finite(logs) or self.stopped_on_nan:
+        if not self._finite(logs) or self.stopped_on_nan or not self.healthy():
             return
+        previous = list(self.history.get("val_loss", []))
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        val_loss = (logs or {}).get("val_loss")
+        if val_loss is not None and (not previous or float(val_loss) < min(previous)):
+            with atomic_path(self.run.checkpoints / BEST_WEIGHTS, suffix=".weights.h5") as tmp:
+                self.model.save_weights(tmp)
         self.epochs_done = epoch + 1
         self._save_backup()
         write_json_atomic(self.run.history, self.history)

@@ -11,7 +11,7 @@ from tftransformer import plotting
 from tftransformer._files import read_json
 from tftransformer.embedding import positional_encoding
 from tftransformer.runs.run import Run
-from tftransformer.training import CustomSchedule
+from tftransformer.runs.schedule import plan_schedule
 
 
 def write_plots(run: Run, sentence, out: Path) -> list[Path]:
@@ -37,8 +37,14 @@ def write_plots(run: Run, sentence, out: Path) -> list[Path]:
         plotting.plot_history(read_json(run.dir.history), paths[-1])
 
     paths.append(out / "learning_rate.png")
-    schedule = CustomSchedule(run.settings.hparams.d_model, run.settings.warmup_steps)
-    plotting.plot_learning_rate(schedule, paths[-1])
+    # The curve the run trained with (its stored plan), else its settings' schedule.
+    plan = run.settings.plan() or plan_schedule(run.settings, steps_per_epoch=1)
+    schedule = plan.schedule(run.settings.hparams.d_model)
+    if plan.kind == "tutorial":
+        plotting.plot_learning_rate(schedule, paths[-1])
+    else:  # Keras' CosineDecay takes one step at a time; the plan's length and a tenth more
+        plotting.plot_learning_rate(lambda steps: tf.map_fn(schedule, steps), paths[-1],
+                                    steps=plan.total_steps + plan.total_steps // 10 + 1)
     paths.append(out / "positional_encoding.png")
     plotting.plot_positional_encoding(positional_encoding(2048, 512), paths[-1])
     return paths

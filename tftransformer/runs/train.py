@@ -23,8 +23,16 @@ from tftransformer.corpus import load_corpus
 from tftransformer.data import BATCH_SIZE, MAX_TOKENS, make_batches, make_bucketed_batches
 from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
 from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
+from tftransformer.runs.guard import CollapseGuard, NormTrackingAdam, unigram_accuracy
+from tftransformer.runs.keep import KEEP, keep_best
 from tftransformer.runs.precision import PrecisionError, resolve_precision, training_device
 from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.schedule import (
+    SCHEDULES,
+    SchedulePlan,
+    StepTimePlanner,
+    plan_schedule,
+)
 from tftransformer.runs.train_options import (
     bert_params,
     check_train_options,
@@ -40,7 +48,7 @@ from tftransformer.tokenizers import (
     load_tokenizers,
     save_tokenizers,
 )
-from tftransformer.training import masked_accuracy, tutorial_optimizer
+from tftransformer.training import masked_accuracy
 from tftransformer.transformer import Transformer
 from tftransformer.version import __version__
 
@@ -77,7 +85,21 @@ class TrainSettings:
     jit_compile: bool = False
     label_smoothing: float = 0.0
     strategy: str = "default"  # default | mirrored | multiworker
-    warmup_steps: int = 4000
+    # The learning-rate schedule (runs.schedule): "auto" fits warm-up, peak and decay to the
+    # run's planned steps; "tutorial" is `CustomSchedule(d_model, warmup_steps=4000)`. Runs
+    # from before this setting are "tutorial" (`from_json`).
+    # Deviation from tutorial: "auto" by default (docs/training.md, "The schedule").
+    schedule: str = "auto"
+    # None: 4000 for "tutorial" (the tutorial's), derived from the plan for "auto".
+    warmup_steps: int | None = None
+    peak_rate: float | None = None  # "auto" only; None: runs.schedule.PEAK_RATE
+    # The plan the run trains with (`runs.schedule.SchedulePlan`), written by `train_run`
+    # once known, so that a resumed run rebuilds exactly the same curve.
+    schedule_plan: dict | None = None
+    # What model.keras holds at the end (runs.keep): "best" (of the last, the best epoch's
+    # and the last checkpoints' average, by validation loss) or "last" (the tutorial's).
+    # Deviation from tutorial: "best" by default. Runs from before this setting are "last".
+    keep: str = "best"
     seed: int = 0
     limit: int | None = None  # use only the first N examples of each split
     # A budget for one `train` invocation (see `TrainingBudget`): wall seconds, and/or a
@@ -87,7 +109,8 @@ class TrainSettings:
     hparams: TransformerConfig = dataclasses.field(default_factory=TransformerConfig)
 
     # Settings a rerun may change: they change how the run computes, or for how long.
-    RESUMABLE_CHANGES = ("epochs", "strategy", "jit_compile", "max_time", "max_steps")
+    RESUMABLE_CHANGES = ("epochs", "strategy", "jit_compile", "max_time", "max_steps",
+                         "peak_rate", "schedule_plan", "keep")  # fmt: skip
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -101,6 +124,9 @@ class TrainSettings:
         # A config.json from before the `tokenizer` setting is a WordPiece run (the default
         # then); the dataclass default changed since.
         data.setdefault("tokenizer", "wordpiece")
+        # ... and one from before the `schedule` setting trained with the tutorial's.
+        data.setdefault("schedule", "tutorial")
+        data.setdefault("keep", "last")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -111,7 +137,7 @@ class TrainSettings:
             raise RunError(f"{source}: hparams: {error}") from None
         settings = cls(**data, hparams=hparams)
         integers = ("epochs", "batch_size", "max_tokens", "vocab_size", "min_token_count",
-                    "warmup_steps", "seed")  # fmt: skip
+                    "seed")  # fmt: skip
         for name in integers:
             value = getattr(settings, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -128,7 +154,12 @@ class TrainSettings:
             raise RunError(f"{source}: limit must be an integer or null, got {settings.limit!r}")
         check_train_options(settings, source)
         check_budget(settings, source)
+        check_schedule(settings, source)
         return settings
+
+    def plan(self) -> SchedulePlan | None:
+        """The stored schedule plan, or None before the run first planned it."""
+        return None if self.schedule_plan is None else SchedulePlan.from_json(self.schedule_plan)
 
 
 def load_settings(run: RunDir) -> TrainSettings:
@@ -155,8 +186,21 @@ def _take(ds, limit):
     return ds if limit is None else ds.take(limit)
 
 
-def build_model(settings: TrainSettings, tokenizers, strategy=None) -> Transformer:
-    """The compiled Transformer, its variables created under `strategy` (default: none)."""
+def run_optimizer(settings: TrainSettings, schedule=None):
+    """The tutorial's Adam(0.9, 0.98, 1e-9) over the run's learning-rate `schedule` (default:
+    the settings' schedule planned for one step per epoch, enough to load a backup into).
+
+    Deviation from tutorial: `NormTrackingAdam` (Adam's updates exactly, plus the
+    gradient norm the collapse guard reads) instead of `Adam`.
+    """
+    if schedule is None:
+        schedule = plan_schedule(settings, steps_per_epoch=1).schedule(settings.hparams.d_model)
+    return NormTrackingAdam(schedule, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
+
+
+def build_model(settings: TrainSettings, tokenizers, strategy=None, schedule=None) -> Transformer:
+    """The compiled Transformer, its variables created under `strategy` (default: none),
+    trained with the learning-rate `schedule` (see `run_optimizer`)."""
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope(), dtype_policy(settings.mixed_precision):
         model = Transformer.from_hparams(
@@ -171,7 +215,7 @@ def build_model(settings: TrainSettings, tokenizers, strategy=None) -> Transform
         model.build(((None, None), (None, None)))
         model.compile(
             loss=training_loss(settings, strategy),
-            optimizer=tutorial_optimizer(settings.hparams.d_model, settings.warmup_steps),
+            optimizer=run_optimizer(settings, schedule),
             metrics=[masked_accuracy],
             # The tutorial's Keras 2 default; Keras 3's "auto" would turn XLA on on a GPU.
             jit_compile=settings.jit_compile,
@@ -184,6 +228,35 @@ def build_model(settings: TrainSettings, tokenizers, strategy=None) -> Transform
 def epoch_seed(seed: int, epoch: int) -> int:
     """The train split's shuffle seed in `epoch` (0-based): a function of (seed, epoch) only."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def check_schedule(settings, source=None) -> None:
+    """`RunError` naming `schedule` / `warmup_steps` / `peak_rate` / `schedule_plan` if unusable."""
+    where = (lambda name: f"--{name.replace('_', '-')}" if source is None
+             else f"{source}: {name}")  # fmt: skip
+    if settings.schedule not in SCHEDULES:
+        raise RunError(f"{where('schedule')} must be one of {', '.join(SCHEDULES)}, "
+                       f"got {settings.schedule!r}")  # fmt: skip
+    warmup = settings.warmup_steps
+    if warmup is not None and (isinstance(warmup, bool) or not isinstance(warmup, int)
+                               or warmup < 1):  # fmt: skip
+        raise RunError(f"{where('warmup_steps')} must be a positive integer or null, "
+                       f"got {warmup!r}")  # fmt: skip
+    peak = settings.peak_rate
+    if peak is not None:
+        if isinstance(peak, bool) or not isinstance(peak, (int, float)) or not 0 < peak < 1:
+            raise RunError(f"{where('peak_rate')} must be a number in (0, 1) or null, "
+                           f"got {peak!r}")  # fmt: skip
+        if settings.schedule != "auto":
+            raise RunError(f"{where('peak_rate')} needs --schedule auto (the tutorial's "
+                           "schedule takes its peak from d_model and --warmup-steps)")
+    if settings.keep not in KEEP:
+        raise RunError(f"{where('keep')} must be one of {', '.join(KEEP)}, got {settings.keep!r}")
+    if settings.schedule_plan is not None:
+        try:
+            SchedulePlan.from_json(settings.schedule_plan, source or "schedule_plan")
+        except ValueError as error:
+            raise RunError(str(error)) from None
 
 
 def check_budget(settings, source=None) -> None:
@@ -254,16 +327,64 @@ def format_seconds(seconds) -> str:
     return "".join(parts)
 
 
-def budget_report(budget: TrainingBudget, settings, step, epochs_done) -> str:
-    """The line `train` prints when a budget ended the run, with the warm-up's state."""
+def budget_report(budget: TrainingBudget, settings, step, epochs_done, plan=None) -> str:
+    """The line `train` prints when a budget ended the run, with the schedule's state."""
     limit = (f"--max-time {format_seconds(settings.max_time)}" if budget.stopped_by == "max_time"
              else f"--max-steps {settings.max_steps}")  # fmt: skip
     line = (f"Stopped by {limit} after {budget.elapsed():.0f} s at optimizer step {step}, "
             f"in epoch {epochs_done} of {settings.epochs} (kept the last weights)")  # fmt: skip
-    if step < settings.warmup_steps:
+    plan = plan or plan_schedule(settings, steps_per_epoch=1)
+    if step < plan.warmup_steps:
         line += (f"; the learning rate was still warming up (step {step} of "
-                 f"{settings.warmup_steps}: --warmup-steps sets it)")  # fmt: skip
+                 f"{plan.warmup_steps}: --warmup-steps sets it)")  # fmt: skip
+    elif plan.kind == "auto" and step < plan.total_steps:
+        line += (f"; the learning rate had not finished its decay (step {step} of "
+                 f"{plan.total_steps} planned)")  # fmt: skip
     return line
+
+
+def collapse_report(guard: CollapseGuard, backup: RunBackup, plan: SchedulePlan) -> str:
+    """The error that ends a run the collapse guard stopped: what, where, what to do."""
+    kept = (f"the last good backup (after epoch {backup.epochs_done}) is kept in "
+            f"{backup.backup_dir}" if backup.epochs_done else "no epoch finished before it")
+    if plan.kind == "auto":
+        advice = f"rerun with a lower --peak-rate (this run's: {plan.peak_rate:.2g})"
+    else:
+        advice = "rerun with a longer --warmup-steps, or with --schedule auto"
+    return f"{guard.fired}; {kept}; {advice}"
+
+
+def count_batches(batches) -> int:
+    """How many batches a (finite) dataset yields: its cardinality, or one pass to count."""
+    known = int(batches.cardinality())
+    if known >= 0:
+        return known
+    return int(batches.reduce(0, lambda count, _batch: count + 1))
+
+
+def resume_plan(stored: TrainSettings | None, settings: TrainSettings,
+                steps_per_epoch: int) -> SchedulePlan:  # fmt: skip
+    """The schedule this invocation trains with.
+
+    A new run plans it (`plan_schedule`). A resumed run reuses the plan in its
+    config.json, so the curve continues exactly; only what a rerun may change
+    changes it: another `--peak-rate`, or more or fewer epochs / `--max-steps`
+    (a new planned end; the warm-up already done stays as it was). Under
+    `--max-time`, `StepTimePlanner` then fits the end to this invocation's budget.
+    """
+    fresh = plan_schedule(settings, steps_per_epoch)
+    plan = stored.plan() if stored is not None else None
+    if plan is None or plan.kind != fresh.kind:
+        return fresh
+    if plan.kind == "auto":
+        if settings.peak_rate is not None and settings.peak_rate != plan.peak_rate:
+            plan = dataclasses.replace(plan, peak_rate=fresh.peak_rate,
+                                       final_rate=fresh.final_rate)  # fmt: skip
+        changed = (stored.epochs, stored.max_steps) != (settings.epochs, settings.max_steps)
+        if settings.max_time is None and changed and fresh.total_steps != plan.total_steps:
+            total = max(fresh.total_steps, plan.warmup_steps + 1)
+            plan = dataclasses.replace(plan, total_steps=total, how=fresh.how)
+    return plan
 
 
 class _EndFitAtEpochEnd(keras.callbacks.Callback):
@@ -347,8 +468,10 @@ def train_run(
         raise RunError(str(error)) from None
     log(f"Precision: {why}")
     run.path.mkdir(parents=True, exist_ok=True)
+    stored = None
     if run.config.exists():
-        check_same_run(load_settings(run), settings, run.config)
+        stored = load_settings(run)
+        check_same_run(stored, settings, run.config)
     config = {"tftransformer_version": __version__, **settings.to_json()}
     if not run.config.exists():
         write_json_atomic(run.config, config)  # a new run: its settings come first
@@ -367,12 +490,27 @@ def train_run(
     val = make_batches_for(settings, tokenizers, val_pairs)
     train = make_batches_for(settings, tokenizers, train_pairs, seed=settings.seed)
     # "auto" is stored as asked (each machine decides); the model gets the decision.
+    steps_per_epoch = count_batches(train)
+    plan = resume_plan(stored, settings, steps_per_epoch)
+    config["schedule_plan"] = plan.to_json()
+    schedule = plan.schedule(settings.hparams.d_model)
     model = build_model(dataclasses.replace(settings, mixed_precision=precision), tokenizers,
-                        strategy)  # fmt: skip
+                        strategy, schedule)  # fmt: skip
     history = restore_backup(run, model)
     # A rerun updates config.json (e.g. more epochs) only once its backup has loaded,
     # so a run dir that cannot resume is left exactly as it was.
     write_json_atomic(run.config, config)
+    log(f"Learning rate: {plan.describe()}")
+    planner = []
+    if settings.max_time is not None and plan.kind == "auto":
+
+        def record(new_plan):
+            config["schedule_plan"] = new_plan.to_json()
+            write_json_atomic(run.config, config)
+            log(f"Learning rate: {new_plan.describe()}")
+
+        planner = [StepTimePlanner(schedule, plan, budget, settings, count_batches(val),
+                                   steps_per_epoch, on_plan=record)]  # fmt: skip
     done = len(next(iter(history.values()), []))
     if done:
         log(
@@ -380,9 +518,13 @@ def train_run(
             f"(optimizer step {int(model.optimizer.iterations.numpy())})"
         )
 
-    backup = RunBackup(run, history=history, save_every=save_every)
+    guard = CollapseGuard(unigram_accuracy(val), history=history, log=log)
+    backup = RunBackup(run, history=history, save_every=save_every,
+                       healthy=lambda: guard.fired is None)  # fmt: skip
     callbacks = [
         budget,  # first: it adds steps and seconds to the logs RunBackup records
+        *planner,
+        guard,  # before RunBackup and TerminateOnNaN: a collapsed epoch is never backed up
         backup,
         keras.callbacks.TensorBoard(log_dir=str(run.logs)),
         keras.callbacks.TerminateOnNaN(),
@@ -416,9 +558,13 @@ def train_run(
         if backup.stopped_on_nan or budget.stopped_by:
             break
     raise_if_stopped_on_nan(backup)
+    if guard.fired:
+        raise RunError(collapse_report(guard, backup, plan))
     if budget.stopped_by:
         log(budget_report(budget, settings, int(model.optimizer.iterations.numpy()),
-                          backup.epochs_done))  # fmt: skip
+                          backup.epochs_done, planner[0].plan if planner else plan))  # fmt: skip
+    if settings.keep == "best" and backup.history:
+        keep_best(model, run, backup.history, val, log=log)
     with atomic_path(run.model, suffix=".keras") as tmp:
         model.save(tmp)
     write_json_atomic(run.history, backup.history)

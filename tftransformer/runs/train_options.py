@@ -25,6 +25,15 @@ def _name(field, source):
     return f"--{field.replace('_', '-')}" if source is None else f"{source}: {field}"
 
 
+# `train --recipe NAME`: settings that replace the defaults (flags given explicitly still win).
+# "tutorial" is every training setting of the tutorial: WordPiece, batches of 64 padded to
+# their longest sentence, float32, `CustomSchedule(d_model, 4000)`, the last weights kept.
+RECIPES = {
+    "default": {},
+    "tutorial": dict(tokenizer="wordpiece", bucket=False, tokens_per_batch=None, batch_size=64,
+                     mixed_precision=None, schedule="tutorial", warmup_steps=4000, keep="last"),
+}  # fmt: skip
+
 # The subword tokenizer kinds a run can be trained with (see `runs.train.prepare_tokenizers`).
 TOKENIZERS = ("wordpiece", "wordpiece-cased", "sentencepiece")
 
