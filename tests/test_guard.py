@@ -98,12 +98,24 @@ def test_a_run_driven_to_collapse_is_named_and_stopped(tmp_path):
     # A peak rate no Adam-trained Transformer survives, reached slowly enough that the model
     # first learns something (12 steps an epoch; measured: accuracy 0.13, then the unigram
     # level by step 72). Whichever sign fires first, the guard must name it and stop.
+    import keras
+
+    class CountSteps(keras.callbacks.Callback):
+        steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            CountSteps.steps += 1
+
     printed = []
     settings = TrainSettings(epochs=10, peak_rate=0.5, warmup_steps=120,
                              **{**TINY, "limit": 96})  # fmt: skip
     with pytest.raises(RunError) as error:
-        train_run(tmp_path / "run", settings, verbose=0, log=printed.append)
+        train_run(tmp_path / "run", settings, verbose=0, log=printed.append,
+                  extra_callbacks=[CountSteps()])  # fmt: skip
     message = str(error.value)
+    # Training stopped where the guard fired: not one step more.
+    fired_at = int(message.split(" at optimizer step ")[1].split(";")[0])
+    assert CountSteps.steps == fired_at
     assert message.startswith("training collapsed: ") and " at optimizer step " in message
     assert "rerun with a lower --peak-rate (this run's: 0.5)" in message
     assert sum(line.startswith("training collapsed: ") for line in printed) == 1

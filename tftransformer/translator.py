@@ -66,6 +66,7 @@ class Translator(tf.Module):
         for i in tf.range(max_length):
             output = tf.transpose(output_array.stack())  # (1, i + 1)
             with warnings.catch_warnings():
+                # Deviation from tutorial: Keras' warning is silenced here only.
                 # The first step attends over a single key; Keras warns that a softmax
                 # over one element is always 1, which is exactly right here.
                 warnings.filterwarnings("ignore", message="You are using a softmax over axis 3")

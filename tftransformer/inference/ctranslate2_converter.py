@@ -86,21 +86,21 @@ def _set_layer_norm(spec, layer):
 def _set_attention(spec, block, self_attention):
     """`block` is a tutorial `BaseAttention` (its `mha` and post-add `layernorm`)."""
     mha = block.mha
-    d_model = mha._query_dense.kernel.shape[0]
+    d_model = mha.query_dense.kernel.shape[0]
 
     def projection(dense):  # (d_model, heads, key_dim) -> (d_model, heads * key_dim)
         kernel = _numpy(dense.kernel).reshape(d_model, -1)
         return kernel, _numpy(dense.bias).reshape(-1)
 
     (q, qb), (k, kb), (v, vb) = (projection(d) for d in
-                                 (mha._query_dense, mha._key_dense, mha._value_dense))  # fmt: skip
+                                 (mha.query_dense, mha.key_dense, mha.value_dense))  # fmt: skip
     if self_attention:
         _set_linear(spec.linear[0], np.concatenate([q, k, v], axis=1), np.concatenate([qb, kb, vb]))
     else:
         _set_linear(spec.linear[0], q, qb)
         _set_linear(spec.linear[1], np.concatenate([k, v], axis=1), np.concatenate([kb, vb]))
-    out = _numpy(mha._output_dense.kernel)  # (heads, key_dim, d_model)
-    _set_linear(spec.linear[-1], out.reshape(-1, out.shape[-1]), mha._output_dense.bias)
+    out = _numpy(mha.output_dense.kernel)  # (heads, key_dim, d_model)
+    _set_linear(spec.linear[-1], out.reshape(-1, out.shape[-1]), mha.output_dense.bias)
     _set_layer_norm(spec.layer_norm, block.layernorm)
 
 

@@ -477,10 +477,6 @@ def train_run(
         write_json_atomic(run.config, config)  # a new run: its settings come first
 
     keras.utils.set_random_seed(settings.seed)
-    if settings.bucket:
-        # Bucketed batches have no known count, so Keras notes the end of every
-        # epoch's data as "ran out of data"; nothing is cut short.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
     tokenizers = prepare_tokenizers(run, settings, log=log)
     # Each split is read once; only the train batches' order changes per epoch.
     train_pairs = _take(load_corpus(settings.corpus, "train"), settings.limit)
@@ -546,16 +542,21 @@ def train_run(
         train = make_batches_for(
             settings, tokenizers, train_pairs, seed=epoch_seed(settings.seed, epoch)
         )
-        model.fit(
-            train,
-            epochs=settings.epochs,
-            initial_epoch=epoch,
-            validation_data=val,
-            shuffle=False,  # the tf.data pipeline shuffles (make_batches)
-            callbacks=[*callbacks, _EndFitAtEpochEnd()],
-            verbose=verbose,
-        )
-        if backup.stopped_on_nan or budget.stopped_by:
+        with warnings.catch_warnings():  # for this call only, never process-wide
+            if settings.bucket:
+                # Bucketed batches have no known count, so Keras notes the end of every
+                # epoch's data as "ran out of data"; nothing is cut short.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(
+                train,
+                epochs=settings.epochs,
+                initial_epoch=epoch,
+                validation_data=val,
+                shuffle=False,  # the tf.data pipeline shuffles (make_batches)
+                callbacks=[*callbacks, _EndFitAtEpochEnd()],
+                verbose=verbose,
+            )
+        if backup.stopped_on_nan or budget.stopped_by or guard.fired:
             break
     raise_if_stopped_on_nan(backup)
     if guard.fired:
