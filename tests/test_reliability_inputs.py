@@ -147,6 +147,9 @@ def test_fast_translator_mixed_batch(fast_decode):
     outputs = fast_decode(tf.constant([as_bytes(t) for t in MIXED_BATCH]))
     assert outputs.dtype == tf.string and outputs.shape == [len(MIXED_BATCH)]
     check_translations(outputs, len(MIXED_BATCH), max_tokens=12)
+    # Blank input: "" as the CLI prints, not a sentence invented from [START] [END].
+    for name in ("empty", "whitespace only"):
+        assert outputs[BAD_TEXTS_INDEX[name]].numpy() == b""
 
 
 def test_fast_translator_with_xla_mixed_batch(loaded):
@@ -397,3 +400,32 @@ def test_fuzz_fast_translator(fast, texts):
     batch = tf.constant([as_bytes(t) for t in texts], tf.string)
     check_translations(fast.greedy(batch), len(texts), max_tokens=12)
     check_translations(fast.beam_search(batch, beam_size=2), len(texts), max_tokens=12)
+
+
+def test_blank_is_what_python_strips():
+    # The CLI skips `not sentence.strip()`; the graph's BLANK pattern must agree on every
+    # character of the Basic Multilingual Plane (surrogates aside).
+    from tftransformer.inference.fast_translator import BLANK
+
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+    matched = tf.strings.regex_full_match(tf.constant(chars), BLANK).numpy()
+    assert [c for c, m in zip(chars, matched, strict=True) if m != c.isspace()] == []
+
+
+def test_blank_input_gives_empty_from_the_export_in_a_fresh_process(tiny_translator_export):
+    from fresh_process import python_json
+
+    code = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the tokenizers' ops)
+loaded = tf.saved_model.load(sys.argv[1])
+out = {}
+for name in ("serving_default", "beam_search"):
+    found = loaded.signatures[name](sentences=tf.constant(["", " \\t\\u3000", "Olá."]))
+    out[name] = [t.decode("utf-8") for t in found["translations"].numpy()]
+print(json.dumps(out))
+"""
+    out = python_json(code, str(tiny_translator_export))
+    for name in ("serving_default", "beam_search"):
+        assert out[name][:2] == ["", ""] and len(out[name]) == 3

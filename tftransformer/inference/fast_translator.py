@@ -52,6 +52,11 @@ def _check_positive_int(value, name):
     return number
 
 
+# A sentence of only these characters is blank: Unicode whitespace and separators, as
+# Python's `str.isspace` (RE2's `\s` alone is ASCII-only).
+BLANK = r"[\s\pZ\x{0b}\x{1c}-\x{1f}\x{85}]*"
+
+
 class FastTranslator(tf.Module):
     """Cached, batched greedy decoding and beam search with a trained `Transformer`.
 
@@ -194,9 +199,25 @@ class FastTranslator(tf.Module):
         xla = self._use_xla()
         return self._decode(sentences, "greedy", max_length, 1, 0.0, xla)
 
+    @staticmethod
+    def blank_to_empty(sentences, translations):
+        """`translations` (batch, ...) with "" wherever the source sentence is blank.
+
+        Deviation from tutorial: a sentence of nothing but whitespace translates to ""
+        (the model, fed only [START] [END], would otherwise invent a sentence), so the CLI,
+        this class and both serving signatures give one answer for it.
+        """
+        sentences = FastTranslator.as_batch(sentences)
+        # Python's `str.isspace` characters (what the CLI strips), not only ASCII ones.
+        blank = tf.strings.regex_full_match(sentences, BLANK)  # (batch,)
+        extra = tf.ones([tf.rank(translations) - 1], tf.int32)
+        blank = tf.reshape(blank, tf.concat([tf.shape(blank), extra], axis=0))
+        return tf.where(blank, tf.zeros_like(translations), translations)
+
     def greedy(self, sentences, max_length=None):
         """Greedy translations, tf.string [batch]: the tutorial's output, fast."""
-        return self.detokenize(self.greedy_ids(sentences, max_length)["ids"])
+        found = self.detokenize(self.greedy_ids(sentences, max_length)["ids"])
+        return self.blank_to_empty(sentences, found)
 
     def beam_search_ids(
         self, sentences, beam_size=DEFAULT_BEAM_SIZE, alpha=DEFAULT_ALPHA, max_length=None
@@ -214,7 +235,7 @@ class FastTranslator(tf.Module):
     ):
         """The best beam-search translation of each sentence, tf.string [batch]."""
         found = self.beam_search_ids(sentences, beam_size, alpha, max_length)
-        return self.detokenize(found["ids"][:, 0])
+        return self.blank_to_empty(sentences, self.detokenize(found["ids"][:, 0]))
 
     def n_best(self, sentences, n, beam_size=None, alpha=DEFAULT_ALPHA, max_length=None):
         """The `n` best translations and their scores, each (batch, n).
@@ -226,4 +247,6 @@ class FastTranslator(tf.Module):
         if _check_positive_int(beam_size, "beam_size") < n:
             raise ValueError(f"beam_size must be at least n={n}, got {beam_size}")
         found = self.beam_search_ids(sentences, beam_size, alpha, max_length)
-        return self.detokenize(found["ids"][:, :n]), found["scores"][:, :n]
+        return self.blank_to_empty(sentences, self.detokenize(found["ids"][:, :n])), found[
+            "scores"
+        ][:, :n]
