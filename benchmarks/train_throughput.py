@@ -16,8 +16,6 @@ Each configuration (`--configs`, `;`-separated; each a `,`-list of options)
 runs in its own child process, so its peak memory is its own (a `--smoke` run
 of a single configuration trains in-process):
 
-- `matmul`: the opt-in `MatmulMultiHeadAttention` core instead of Keras'
-  own (the tutorial's, and the default);
 - `bucket`: `make_bucketed_batches` (same examples, same 64 per batch, padded
   to their length bucket) instead of padding to the batch's longest sentence;
 - `bf16` / `fp16`: that mixed precision policy, whether or not the device has
@@ -35,7 +33,7 @@ second over the measured matmul peak of this machine), and the loss per token
 at the same token counts, to show that the configurations learn alike.
 
     python benchmarks/train_throughput.py [--seconds 60] [--data embedded,long]
-        [--configs ";matmul;bucket;bf16;bucket,bf16"] [--tokenizers DIR] [--smoke]
+        [--configs ";bucket;bf16;bucket,bf16"] [--tokenizers DIR] [--smoke]
 """
 
 from __future__ import annotations
@@ -53,8 +51,8 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-OPTIONS = ("matmul", "bucket", "bf16", "fp16", "auto", "jit")
-DEFAULT_CONFIGS = ";matmul;bucket;bf16;bucket,bf16"
+OPTIONS = ("bucket", "bf16", "fp16", "auto", "jit")
+DEFAULT_CONFIGS = ";bucket;bf16;bucket,bf16"
 
 
 def matmul_peak(dtype, n=1024, seconds=3.0):
@@ -161,13 +159,11 @@ def child(args):
 
     from tftransformer.config import TransformerConfig
     from tftransformer.data import make_batches, make_bucketed_batches
-    from tftransformer.kernels.attention import use_attention_kernel
     from tftransformer.runs.precision import resolve_precision, training_device
     from tftransformer.runs.train import TrainSettings, build_model
     from tftransformer.tokenizers import load_tokenizers
 
     options = set(filter(None, args.options.split(",")))
-    use_attention_kernel("matmul" if "matmul" in options else "einsum")
     tokenizers = load_tokenizers(args.tokenizers)
     ds = dataset_for(args.data, args.pairs)
     hp = TransformerConfig() if not args.smoke else TransformerConfig(num_layers=1, d_model=16,
@@ -243,8 +239,7 @@ def loss_at_tokens(result, marks, window):
 
 def config_name(options):
     """A configuration's label: "tutorial", or its options joined by " + "."""
-    chosen = [o if o != "matmul" else "matmul core" for o in options.split(",") if o]
-    return " + ".join(chosen) or "tutorial"
+    return " + ".join(o for o in options.split(",") if o) or "tutorial"
 
 
 def run_child(args, data, options, tokenizers_dir, in_process=False):

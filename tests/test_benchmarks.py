@@ -19,17 +19,6 @@ def _run(script, *args):
     return result.stdout
 
 
-def test_attention_benchmark_smoke():
-    out = _run("attention.py", "--smoke")
-    assert out.startswith("Device: CPU ") or out.startswith("Device: GPU ")
-    for dtype in ("float32", "bfloat16"):
-        for core in ("einsum", "matmul"):
-            assert any(line.split()[:2] == [dtype, core] for line in out.splitlines())
-    assert "Whole attention layer" in out
-    assert "matmul core, float32 forward, cumulative: its two matmuls " in out
-    assert "Its four projections alone (core replaced by a sum): " in out
-
-
 @pytest.mark.slow
 def test_train_throughput_smoke(tokenizers_dir):
     # One configuration: each costs a fresh process that imports TensorFlow and traces.
@@ -44,27 +33,6 @@ def test_train_throughput_smoke(tokenizers_dir):
     assert [row.split(" | ")[1] for row in rows] == ["bucket"]
 
 
-def test_attention_training_smoke_runs_both_cores_alike(tokenizers_dir, capsys):
-    # In-process: the script restores the attention-kernel choice it changes.
-    from tftransformer.kernels.attention import attention_kernel
-
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import attention_training
-    finally:
-        sys.path.remove(str(BENCHMARKS))
-    before = attention_kernel()
-    timings = attention_training.main(["--smoke", "--tokenizers", str(tokenizers_dir)])
-    assert attention_kernel() == before
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("long: 2 batches of 64, target lengths ")
-    assert [line.split()[0] for line in lines[1:3]] == ["einsum", "matmul"]
-    assert lines[3].startswith("einsum / matmul: wall ")
-    # Same start weights, batches and dropout seeds: the same training, step by step.
-    einsum, matmul = (timings[core]["loss"] for core in ("einsum", "matmul"))
-    assert len(einsum) == 2 and np.allclose(einsum, matmul, rtol=1e-5)
-
-
 def test_throughput_configurations_and_long_sentences():
     sys.path.insert(0, str(BENCHMARKS))
     try:
@@ -72,7 +40,7 @@ def test_throughput_configurations_and_long_sentences():
     finally:
         sys.path.remove(str(BENCHMARKS))
     assert train_throughput.config_name("") == "tutorial"
-    assert train_throughput.config_name("matmul,bucket,bf16") == "matmul core + bucket + bf16"
+    assert train_throughput.config_name("bucket,bf16") == "bucket + bf16"
     words = [len(pt.split()) for pt, _ in train_throughput.long_pairs(2000)]
     assert 21 <= np.mean(words) <= 25 and max(words) <= 92  # the report's: mean ~23, max 92
 

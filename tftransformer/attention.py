@@ -24,7 +24,6 @@ import keras
 import tensorflow as tf
 
 from tftransformer._building import build_once
-from tftransformer.kernels.attention import multi_head_attention_class
 
 # Arguments that belong to the wrapping `keras.layers.Layer`, not to the
 # `MultiHeadAttention` it owns.
@@ -52,11 +51,7 @@ class BaseAttention(keras.layers.Layer):
         layer_kwargs = {k: kwargs.pop(k) for k in _LAYER_KWARGS if k in kwargs}
         super().__init__(**layer_kwargs)
         self.mha_kwargs = dict(kwargs)
-        # The tutorial's `keras.layers.MultiHeadAttention`, unless TFTRANSFORMER_ATTENTION=matmul
-        # (or `kernels.attention.use_attention_kernel("matmul")`) asks for
-        # Deviation from tutorial (opt-in, speed): `MatmulMultiHeadAttention`, the same math,
-        # weights and config with the attention core as two batched matmuls.
-        self.mha = multi_head_attention_class()(**kwargs, name="mha")
+        self.mha = keras.layers.MultiHeadAttention(**kwargs, name="mha")
         self.layernorm = keras.layers.LayerNormalization(name="layernorm")
         self.add = keras.layers.Add(name="add")
         self.supports_masking = True

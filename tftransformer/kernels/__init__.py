@@ -1,1 +1,0 @@
-"""Compute kernels beneath the tutorial's layers: same math, faster arithmetic layouts."""
