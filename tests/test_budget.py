@@ -83,7 +83,7 @@ def test_step_budget_stops_mid_epoch_records_and_resumes(tmp_path):
 
 
 def test_bad_budgets_are_named(tmp_path, capsys):
-    with pytest.raises(RunError, match="--max-steps must be a positive number"):
+    with pytest.raises(RunError, match="--max-steps must be a positive integer or null, got 0"):
         train_run(tmp_path / "r", TrainSettings(max_steps=0, **TINY), verbose=0)
     assert main(["train", "--out", str(tmp_path / "r2"), "--max-time", "soon"]) == 2
     assert "--max-time: expected a duration" in capsys.readouterr().err

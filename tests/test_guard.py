@@ -129,3 +129,18 @@ def test_a_run_driven_to_collapse_is_named_and_stopped(tmp_path):
 def test_a_healthy_tiny_run_stays_silent(tiny_run_printed):
     assert "collapsed" not in tiny_run_printed
     assert "Kept the " in tiny_run_printed
+
+
+def test_a_run_loads_its_saved_optimizer_in_a_fresh_process(tiny_run):
+    # model.keras names NormTrackingAdam and RunSchedule: loading a run for translation
+    # (which imports no training code) must know them.
+    from fresh_process import python_json
+
+    code = """
+import json, sys
+from tftransformer.runs.run import Run
+run = Run(sys.argv[1])
+config = run.model.optimizer.get_config()
+print(json.dumps([type(run.model.optimizer).__name__, config["learning_rate"]["class_name"]]))
+"""
+    assert python_json(code, str(tiny_run)) == ["NormTrackingAdam", "RunSchedule"]

@@ -181,7 +181,7 @@ def test_classifier_run_missing_a_file(classifier_copy, capsys, command, missing
         ({"bucket": "yes"}, "bucket must be true or false, got 'yes'"),
         ({"shared_vocabulary": 1}, "shared_vocabulary must be true or false, got 1"),
         ({"corpus": 7}, "corpus must be a string, got 7"),
-        ({"hparams": {"d_model": "16"}}, "d_model must be a positive int, got '16'"),
+        ({"hparams": {"d_model": "16"}}, "d_model must be a positive integer, got '16'"),
         ({"hparams": {"num_layers": 1, "colour": "red"}}, "unknown TransformerConfig field"),
         ({"surprise": 1}, "unknown setting(s) ['surprise']"),
     ],

@@ -58,7 +58,8 @@ class BaseAttention(keras.layers.Layer):
 
     @staticmethod
     def _query(x):
-        # `MultiHeadAttention` masks query rows by the query's Keras mask,
+        # Deviation from tutorial: queries are never masked (only keys are; see the module
+        # docstring). `MultiHeadAttention` masks query rows by the query's Keras mask,
         # whatever `query_mask` says; a fresh tensor carries none.
         return tf.identity(x)
 

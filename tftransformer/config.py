@@ -1,6 +1,6 @@
 """The tutorial's hyper-parameters as one validated dataclass.
 
-Tutorial: "Set hyperparameters" — the tutorial trains a small Transformer
+Tutorial: "Hyperparameters" — the tutorial trains a small Transformer
 (4 layers, d_model 128, dff 512, 8 heads, dropout 0.1) instead of the paper's
 base model (6 / 512 / 2048 / 8), so that it trains in about an hour.
 """
@@ -11,12 +11,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from tftransformer._checks import positive_int
+
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig:
     """Hyper-parameters of a `Transformer` (vocab sizes excepted).
 
-    Tutorial: "Set hyperparameters".
+    Tutorial: "Hyperparameters".
 
     Args:
         num_layers: encoder and decoder layers (default 4).
@@ -34,10 +36,8 @@ class TransformerConfig:
 
     def __post_init__(self):
         for field in ("num_layers", "d_model", "dff", "num_heads"):
-            value = getattr(self, field)
             # bool is an int subclass; `num_layers=True` is a mistake, not 1.
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"TransformerConfig.{field} must be a positive int, got {value!r}")
+            positive_int(getattr(self, field), f"TransformerConfig.{field}")
         if self.d_model % 2:
             raise ValueError(
                 "TransformerConfig.d_model must be even (the positional encoding "

@@ -96,6 +96,8 @@ class PositionalEmbedding(keras.layers.Layer):
         x = self.embedding(x)  # (batch, seq, d_model)
         # The tutorial's scaling: embeddings and encodings get similar magnitude.
         x = x * ops.sqrt(ops.cast(self.d_model, x.dtype))
+        # Deviation from tutorial: cast to the layer's compute dtype (the tutorial's is
+        # always float32), so that the layer also runs under mixed precision.
         pos = ops.cast(self.pos_encoding[None, :length, :], x.dtype)
         return x + pos  # (batch, seq, d_model)
 

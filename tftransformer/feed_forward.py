@@ -39,8 +39,9 @@ class FeedForward(keras.layers.Layer):
             ],
             name="seq",
         )
-        # Every layer in `seq` works position by position, so the padding mask
-        # may pass through it; without this Keras 3 warns and drops the mask.
+        # Deviation from tutorial: Keras 3 needs `supports_masking` declared. Every layer
+        # in `seq` works position by position, so the padding mask may pass through it;
+        # without this Keras 3 warns and drops the mask.
         self.seq.supports_masking = True
         self.add = keras.layers.Add(name="add")
         self.layer_norm = keras.layers.LayerNormalization(name="layer_norm")

@@ -51,7 +51,9 @@ def plot_attention_weights(sentence, translated_tokens, attention_heads, tokeniz
 
     Tutorial: "Create attention plots". Returns the figure.
     """
-    # Deviation from tutorial: the tokenizers are an argument instead of a global.
+    # Deviation from tutorial: the tokenizers are an argument instead of a global; the grid
+    # has as many rows as the head count needs (the tutorial's is fixed at 2x4); the figure
+    # is returned instead of shown (`plt.show()`), so scripts and tests can save it.
     in_tokens = input_tokens(tokenizers, sentence)
     heads = np.asarray(attention_heads)
     fig = plt.figure(figsize=(16, 8))

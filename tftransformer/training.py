@@ -78,6 +78,8 @@ def masked_loss(label, pred):
     Tutorial: "Set up the loss and metrics".
     """
     mask, count = _real_tokens(label)
+    # Deviation from tutorial: the logits are cast to float32 (a no-op in float32), so that
+    # the loss stays float32 under mixed precision.
     loss = keras.losses.sparse_categorical_crossentropy(
         label, ops.cast(pred, "float32"), from_logits=True
     )  # (batch, seq)

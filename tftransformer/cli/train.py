@@ -190,7 +190,7 @@ def _cmd_train(args):
     from tftransformer.runs.distribute import worker_index, worker_out
     from tftransformer.runs.scoring import prints_normalized_text
     from tftransformer.runs.train import TrainSettings, train_run
-    from tftransformer.runs.translate import evaluate_split, print_examples
+    from tftransformer.runs.translate import evaluate_after_training, print_examples
 
     settings = TrainSettings(
         corpus=args.corpus,
@@ -218,18 +218,13 @@ def _cmd_train(args):
         # again on each would only repeat the chief's work and lines.
         print(f"Worker {worker}: the chief (worker 0) evaluates the test split")
         return 0
-    common = dict(limit=settings.limit, max_tokens=settings.max_tokens)
-    scores, rows, hypotheses = evaluate_split(
-        model, tokenizers, settings.corpus, "test", progress=progress_bar(), **common
-    )
+    found = evaluate_after_training(model, tokenizers, settings, progress=progress_bar())
     normalized = prints_normalized_text(settings.tokenizer)
-    print(*score_lines("Test", scores, "greedy decoding as in the tutorial", normalized), sep="\n")
-    beam_scores, _rows, _beams = evaluate_split(
-        model, tokenizers, settings.corpus, "test", decode="beam", **common
-    )
+    greedy = "greedy decoding as in the tutorial"
+    print(*score_lines("Test", found["greedy"], greedy, normalized), sep="\n")
     beam = f"beam search: beam {DEFAULT_BEAM_SIZE}, alpha {DEFAULT_ALPHA}"
-    print(*score_lines("Test", beam_scores, beam, normalized), sep="\n")
-    print_examples(rows[:3], hypotheses[:3])
+    print(*score_lines("Test", found["beam"], beam, normalized), sep="\n")
+    print_examples(found["rows"][:3], found["hypotheses"][:3])
     return 0
 
 
@@ -239,6 +234,8 @@ def add_parsers(commands) -> None:
 
     defaults = TrainSettings()
     train = commands.add_parser("train", help="train a pt→en Transformer into a run directory")
+    # Deviation from tutorial: the default corpus is the embedded one (the tutorial downloads
+    # TED talks with TFDS, which needs the network; `--corpus tfds:ted_hrlr_translate/pt_to_en`).
     train.add_argument("--corpus", default="embedded", help="embedded | tsv:PATH | tfds:NAME")
     train.add_argument("--out", default="runs/pt_en", help="run directory (default runs/pt_en)")
     train.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS)

@@ -8,10 +8,9 @@ returns the tokens the tutorial's loop returns (tested), only faster.
 
 from __future__ import annotations
 
-import operator
-
 import tensorflow as tf
 
+from tftransformer._checks import positive_int
 from tftransformer.data import MAX_TOKENS
 from tftransformer.inference.decoding import IncrementalDecoder
 from tftransformer.inference.search import (
@@ -43,13 +42,7 @@ def _bucket(size, minimum=1):
 
 def _check_positive_int(value, name):
     """`value` as an int (Python or numpy integers) >= 1, or a ValueError naming it."""
-    try:
-        number = operator.index(value)
-    except TypeError:
-        number = None
-    if isinstance(value, bool) or number is None or number < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return number
+    return positive_int(value, name)
 
 
 # A sentence of only these characters is blank: Unicode whitespace and separators, as

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from tftransformer._checks import positive_int
 from tftransformer._files import RunError, atomic_dir, write_json_atomic
 from tftransformer.runs.keep import average_weights, epoch_checkpoints
 from tftransformer.runs.rundir import RunDir
@@ -27,8 +28,7 @@ def average_run(run_path, last: int, out=None) -> Path:
     from tftransformer.runs.run import load_run
 
     run = RunDir(run_path)
-    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
-        raise RunError(f"--last must be a positive integer, got {last!r}")
+    positive_int(last, "--last", error=RunError)
     out = Path(out) if out else run.path / f"averaged-last-{last}"
     if out.exists():
         raise RunError(f"--out {out} already exists; averaging never overwrites, pick a new place")

@@ -39,7 +39,7 @@ from tftransformer.data import MAX_TOKENS
 from tftransformer.export import save_servable
 from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
 from tftransformer.runs.rundir import RunDir
-from tftransformer.runs.train import check_same_run
+from tftransformer.runs.settings import check_same_run
 from tftransformer.runs.train_options import TOKENIZERS, bert_params
 from tftransformer.tokenization.sentencepiece import (
     MODEL_FILE,

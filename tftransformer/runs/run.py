@@ -10,10 +10,16 @@ from __future__ import annotations
 import keras
 
 from tftransformer._files import RunError, first_line
+from tftransformer.runs.guard import NormTrackingAdam
 from tftransformer.runs.rundir import RunDir
-from tftransformer.runs.train import load_settings
+from tftransformer.runs.schedule import RunSchedule
+from tftransformer.runs.settings import load_settings
 from tftransformer.tokenizers import load_tokenizers
 from tftransformer.translator import Translator
+
+# The Keras classes a trained run's `model.keras` names in its optimizer's config: imported
+# (so registered) before any `load_model`.
+SAVED_OPTIMIZER_CLASSES = (NormTrackingAdam, RunSchedule)
 
 
 class Run:
@@ -22,7 +28,7 @@ class Run:
     def __init__(self, path):
         self.dir = RunDir(path)
         self.dir.require("config", "tokenizers", "model")
-        self.settings = load_settings(self.dir)
+        self.settings = load_settings(self.dir, for_training=False)
         try:
             self.tokenizers = load_tokenizers(self.dir.tokenizers)
         except Exception as error:

@@ -10,28 +10,30 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import time
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tftransformer._files import RunError, atomic_path, read_json, recover_dir, write_json_atomic
-from tftransformer.config import TransformerConfig
+from tftransformer._files import RunError, atomic_path, recover_dir, write_json_atomic
 from tftransformer.corpus import load_corpus
-from tftransformer.data import BATCH_SIZE, MAX_TOKENS, make_batches, make_bucketed_batches
+from tftransformer.data import make_batches, make_bucketed_batches
 from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
+from tftransformer.runs.budget import TrainingBudget, budget_report, format_seconds
 from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
 from tftransformer.runs.guard import CollapseGuard, NormTrackingAdam, unigram_accuracy
-from tftransformer.runs.keep import KEEP, keep_best
+from tftransformer.runs.keep import keep_best
 from tftransformer.runs.precision import PrecisionError, resolve_precision, training_device
 from tftransformer.runs.rundir import RunDir
-from tftransformer.runs.schedule import (
-    SCHEDULES,
-    SchedulePlan,
-    StepTimePlanner,
-    plan_schedule,
+from tftransformer.runs.schedule import SchedulePlan, StepTimePlanner, plan_schedule
+from tftransformer.runs.settings import (
+    DEFAULT_EPOCHS,
+    TrainSettings,
+    check_budget,
+    check_same_run,
+    check_schedule,
+    load_settings,
 )
 from tftransformer.runs.train_options import (
     bert_params,
@@ -41,145 +43,19 @@ from tftransformer.runs.train_options import (
 )
 from tftransformer.tokenization.sentencepiece import build_sentencepiece_tokenizers
 from tftransformer.tokenization.wordpiece import build_shared_wordpiece_tokenizers
-from tftransformer.tokenizers import (
-    MIN_TOKEN_COUNT,
-    VOCAB_SIZE,
-    build_tokenizers,
-    load_tokenizers,
-    save_tokenizers,
-)
+from tftransformer.tokenizers import build_tokenizers, load_tokenizers, save_tokenizers
 from tftransformer.training import masked_accuracy
 from tftransformer.transformer import Transformer
 from tftransformer.version import __version__
 
-# Measured on the 2-core CPU: see README ("Train").
-DEFAULT_EPOCHS = 20
-
-
-@dataclasses.dataclass
-class TrainSettings:
-    """Everything that defines a run; stored as RUN/config.json."""
-
-    corpus: str = "embedded"
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = BATCH_SIZE
-    max_tokens: int = MAX_TOKENS
-    vocab_size: int = VOCAB_SIZE
-    min_token_count: int = MIN_TOKEN_COUNT
-    bucket: bool = False
-    # "sentencepiece": cased and reversible (tftransformer.tokenization); "wordpiece": the
-    # tutorial's lower-casing CustomTokenizer; "wordpiece-cased". Chosen by measurement
-    # (README, "Which tokenizer by default"): on the embedded corpus, same model, epochs and
-    # seed, SentencePiece scored 19.84 BLEU / 39.85 chrF on raw references, WordPiece 10.66 /
-    # 32.88 (greedy). Runs from before this setting are WordPiece (`from_json`).
-    # Deviation from tutorial: the tutorial tokenizes with WordPiece ("wordpiece"; `tutorials/`
-    # keep it).
-    tokenizer: str = "sentencepiece"
-    # One vocabulary learned from both languages, used by both sides (tftransformer.tokenization);
-    # the tutorial learns one per language. Runs from before this setting are separate.
-    shared_vocabulary: bool = False
-    # Training options (issue 7); off by default, i.e. the tutorial's training.
-    tokens_per_batch: int | None = None  # token budget per bucketed batch
-    # None (float32) | "auto" (picked from the device, see runs.precision) | "bf16" | "fp16"
-    mixed_precision: str | None = None
-    jit_compile: bool = False
-    label_smoothing: float = 0.0
-    strategy: str = "default"  # default | mirrored | multiworker
-    # The learning-rate schedule (runs.schedule): "auto" fits warm-up, peak and decay to the
-    # run's planned steps; "tutorial" is `CustomSchedule(d_model, warmup_steps=4000)`. Runs
-    # from before this setting are "tutorial" (`from_json`).
-    # Deviation from tutorial: "auto" by default (docs/training.md, "The schedule").
-    schedule: str = "auto"
-    # None: 4000 for "tutorial" (the tutorial's), derived from the plan for "auto".
-    warmup_steps: int | None = None
-    peak_rate: float | None = None  # "auto" only; None: runs.schedule.PEAK_RATE
-    # The plan the run trains with (`runs.schedule.SchedulePlan`), written by `train_run`
-    # once known, so that a resumed run rebuilds exactly the same curve.
-    schedule_plan: dict | None = None
-    # What model.keras holds at the end (runs.keep): "best" (of the last, the best epoch's
-    # and the last checkpoints' average, by validation loss) or "last" (the tutorial's).
-    # Deviation from tutorial: "best" by default. Runs from before this setting are "last".
-    keep: str = "best"
-    seed: int = 0
-    limit: int | None = None  # use only the first N examples of each split
-    # A budget for one `train` invocation (see `TrainingBudget`): wall seconds, and/or a
-    # total optimizer step count. None: train all `epochs`.
-    max_time: float | None = None
-    max_steps: int | None = None
-    hparams: TransformerConfig = dataclasses.field(default_factory=TransformerConfig)
-
-    # Settings a rerun may change: they change how the run computes, or for how long.
-    RESUMABLE_CHANGES = ("epochs", "strategy", "jit_compile", "max_time", "max_steps",
-                         "peak_rate", "schedule_plan", "keep")  # fmt: skip
-
-    def to_json(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["hparams"] = self.hparams.to_dict()
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict, source="config.json") -> TrainSettings:
-        data = dict(data)
-        data.pop("tftransformer_version", None)
-        # A config.json from before the `tokenizer` setting is a WordPiece run (the default
-        # then); the dataclass default changed since.
-        data.setdefault("tokenizer", "wordpiece")
-        # ... and one from before the `schedule` setting trained with the tutorial's.
-        data.setdefault("schedule", "tutorial")
-        data.setdefault("keep", "last")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RunError(f"{source}: unknown setting(s) {unknown}")
-        try:
-            hparams = TransformerConfig.from_dict(data.pop("hparams", {}))
-        except (TypeError, ValueError) as error:
-            raise RunError(f"{source}: hparams: {error}") from None
-        settings = cls(**data, hparams=hparams)
-        integers = ("epochs", "batch_size", "max_tokens", "vocab_size", "min_token_count",
-                    "seed")  # fmt: skip
-        for name in integers:
-            value = getattr(settings, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise RunError(f"{source}: {name} must be a non-negative integer, got {value!r}")
-        for name in ("bucket", "shared_vocabulary"):
-            value = getattr(settings, name)
-            if not isinstance(value, bool):
-                raise RunError(f"{source}: {name} must be true or false, got {value!r}")
-        if not isinstance(settings.corpus, str):
-            raise RunError(f"{source}: corpus must be a string, got {settings.corpus!r}")
-        if settings.limit is not None and (
-            isinstance(settings.limit, bool) or not isinstance(settings.limit, int)
-        ):
-            raise RunError(f"{source}: limit must be an integer or null, got {settings.limit!r}")
-        check_train_options(settings, source)
-        check_budget(settings, source)
-        check_schedule(settings, source)
-        return settings
-
-    def plan(self) -> SchedulePlan | None:
-        """The stored schedule plan, or None before the run first planned it."""
-        return None if self.schedule_plan is None else SchedulePlan.from_json(self.schedule_plan)
-
-
-def load_settings(run: RunDir) -> TrainSettings:
-    return TrainSettings.from_json(read_json(run.config), source=str(run.config))
-
-
-def check_same_run(stored, wanted, source) -> None:
-    """A rerun must train the same model (any settings dataclass).
-
-    Only the fields in the class's `RESUMABLE_CHANGES` (default: `epochs`) may change.
-    """
-    for field in dataclasses.fields(stored):
-        if field.name in getattr(stored, "RESUMABLE_CHANGES", ("epochs",)):
-            continue
-        old, new = getattr(stored, field.name), getattr(wanted, field.name)
-        if old != new:
-            raise RunError(
-                f"{source}: this run was trained with {field.name}={old!r}, not {new!r}; "
-                "use the same settings to resume, or a new --out"
-            )
+# Settings and the budget live in their own modules; they are re-exported here for callers
+# that import them from the job.
+__all__ = [
+    "DEFAULT_EPOCHS", "TrainSettings", "TrainingBudget", "build_model", "budget_report",
+    "check_budget", "check_same_run", "check_schedule", "epoch_seed", "format_seconds",
+    "load_settings", "make_batches_for", "prepare_tokenizers", "resume_plan", "run_optimizer",
+    "train_run",
+]  # fmt: skip
 
 
 def _take(ds, limit):
@@ -228,119 +104,6 @@ def build_model(settings: TrainSettings, tokenizers, strategy=None, schedule=Non
 def epoch_seed(seed: int, epoch: int) -> int:
     """The train split's shuffle seed in `epoch` (0-based): a function of (seed, epoch) only."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-def check_schedule(settings, source=None) -> None:
-    """`RunError` naming `schedule` / `warmup_steps` / `peak_rate` / `schedule_plan` if unusable."""
-    where = (lambda name: f"--{name.replace('_', '-')}" if source is None
-             else f"{source}: {name}")  # fmt: skip
-    if settings.schedule not in SCHEDULES:
-        raise RunError(f"{where('schedule')} must be one of {', '.join(SCHEDULES)}, "
-                       f"got {settings.schedule!r}")  # fmt: skip
-    warmup = settings.warmup_steps
-    if warmup is not None and (isinstance(warmup, bool) or not isinstance(warmup, int)
-                               or warmup < 1):  # fmt: skip
-        raise RunError(f"{where('warmup_steps')} must be a positive integer or null, "
-                       f"got {warmup!r}")  # fmt: skip
-    peak = settings.peak_rate
-    if peak is not None:
-        if isinstance(peak, bool) or not isinstance(peak, (int, float)) or not 0 < peak < 1:
-            raise RunError(f"{where('peak_rate')} must be a number in (0, 1) or null, "
-                           f"got {peak!r}")  # fmt: skip
-        if settings.schedule != "auto":
-            raise RunError(f"{where('peak_rate')} needs --schedule auto (the tutorial's "
-                           "schedule takes its peak from d_model and --warmup-steps)")
-    if settings.keep not in KEEP:
-        raise RunError(f"{where('keep')} must be one of {', '.join(KEEP)}, got {settings.keep!r}")
-    if settings.schedule_plan is not None:
-        try:
-            SchedulePlan.from_json(settings.schedule_plan, source or "schedule_plan")
-        except ValueError as error:
-            raise RunError(str(error)) from None
-
-
-def check_budget(settings, source=None) -> None:
-    """`RunError` naming `max_time` / `max_steps` when set to anything but a positive number."""
-    for name, kinds in (("max_time", (int, float)), ("max_steps", (int,))):
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-            where = f"--{name.replace('_', '-')}" if source is None else f"{source}: {name}"
-            raise RunError(f"{where} must be a positive number or null, got {value!r}")
-
-
-class TrainingBudget(keras.callbacks.Callback):
-    """Ends training at the first step past a wall-time or step budget.
-
-    The clock starts when the budget is made (`train_run`'s start, so
-    tokenizer building and tracing count); `max_steps` counts the run's
-    optimizer steps, earlier invocations included. When the budget runs out
-    mid-epoch, Keras still validates that (partial) epoch and calls the epoch
-    end, so it is backed up and counted like any other. Every epoch end adds
-    `steps` (the optimizer step reached), `train_seconds` (since the clock
-    started) and `budget_stopped` (1.0 on the epoch the budget ended) to the
-    logs, hence to `history.json`.
-    """
-
-    def __init__(self, max_seconds=None, max_steps=None, clock=None):
-        super().__init__()
-        self.max_seconds = max_seconds
-        self.max_steps = max_steps
-        self.clock = clock or time.monotonic
-        self.start = self.clock()
-        self.stopped_by = None
-
-    def elapsed(self) -> float:
-        return self.clock() - self.start
-
-    def exhausted(self, step, time_counts=True):
-        """"max_steps" or "max_time" if that budget is spent at optimizer step `step`."""
-        if self.max_steps is not None and step >= self.max_steps:
-            return "max_steps"
-        if time_counts and self.max_seconds is not None and self.elapsed() >= self.max_seconds:
-            return "max_time"
-        return None
-
-    def on_train_batch_end(self, batch, logs=None):
-        reason = self.exhausted(int(self.model.optimizer.iterations.numpy()))
-        if reason:
-            self.stopped_by = reason
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:  # the same dict the later callbacks (RunBackup) record
-            logs["steps"] = float(self.model.optimizer.iterations.numpy())
-            logs["train_seconds"] = round(self.elapsed(), 3)
-            logs["budget_stopped"] = 1.0 if self.stopped_by else 0.0
-
-
-def format_seconds(seconds) -> str:
-    """90 -> "1m30s"; 5400 -> "1h30m"; 45 -> "45s"; 0.5 -> "0.5s" (as `--max-time` reads them)."""
-    if float(seconds) < 60 and float(seconds) != round(float(seconds)):
-        return f"{float(seconds):g}s"  # a fraction of a minute, not rounded away to "0s"
-    seconds = round(float(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "",
-             f"{secs}s" if secs or not seconds else ""]  # fmt: skip
-    return "".join(parts)
-
-
-def budget_report(budget: TrainingBudget, settings, step, epochs_done, plan=None) -> str:
-    """The line `train` prints when a budget ended the run, with the schedule's state."""
-    limit = (f"--max-time {format_seconds(settings.max_time)}" if budget.stopped_by == "max_time"
-             else f"--max-steps {settings.max_steps}")  # fmt: skip
-    line = (f"Stopped by {limit} after {budget.elapsed():.0f} s at optimizer step {step}, "
-            f"in epoch {epochs_done} of {settings.epochs} (kept the last weights)")  # fmt: skip
-    plan = plan or plan_schedule(settings, steps_per_epoch=1)
-    if step < plan.warmup_steps:
-        line += (f"; the learning rate was still warming up (step {step} of "
-                 f"{plan.warmup_steps}: --warmup-steps sets it)")  # fmt: skip
-    elif plan.kind == "auto" and step < plan.total_steps:
-        line += (f"; the learning rate had not finished its decay (step {step} of "
-                 f"{plan.total_steps} planned)")  # fmt: skip
-    return line
 
 
 def collapse_report(guard: CollapseGuard, backup: RunBackup, plan: SchedulePlan) -> str:

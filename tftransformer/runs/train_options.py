@@ -11,6 +11,7 @@ import contextlib
 
 import keras
 
+from tftransformer._checks import positive_int
 from tftransformer._files import RunError
 from tftransformer.runs.distribute import STRATEGIES
 from tftransformer.tokenizers import BERT_TOKENIZER_PARAMS, CASED_BERT_TOKENIZER_PARAMS
@@ -77,10 +78,7 @@ def check_train_options(settings, source=None) -> None:
         )
     budget = settings.tokens_per_batch
     if budget is not None:
-        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-            raise RunError(
-                f"{_name('tokens_per_batch', source)} must be a positive integer, got {budget!r}"
-            )
+        positive_int(budget, _name("tokens_per_batch", source), error=RunError)
         if not settings.bucket:
             raise RunError(
                 f"{_name('tokens_per_batch', source)} {budget} needs "

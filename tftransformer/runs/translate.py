@@ -126,3 +126,20 @@ def print_examples(rows, hypotheses):
     for row, hypothesis in zip(rows, hypotheses, strict=True):
         print_translation(row.pt, hypothesis, row.en)
         print()
+
+
+def evaluate_after_training(model, tokenizers, settings, progress=None) -> dict:
+    """`train`'s closing evaluation of the test split: greedy decoding as in the tutorial,
+    then beam search (`DEFAULT_BEAM_SIZE`, `DEFAULT_ALPHA`).
+
+    Returns `greedy` and `beam` scores (see `evaluate_split`), the first test `rows` and
+    their greedy `hypotheses`, for the command line to print.
+    """
+    common = dict(limit=settings.limit, max_tokens=settings.max_tokens)
+    greedy, rows, hypotheses = evaluate_split(
+        model, tokenizers, settings.corpus, "test", progress=progress, **common
+    )
+    beam, _rows, _beams = evaluate_split(
+        model, tokenizers, settings.corpus, "test", decode="beam", **common
+    )
+    return {"greedy": greedy, "beam": beam, "rows": rows, "hypotheses": hypotheses}
