@@ -18,7 +18,7 @@ Quality per minute is only fair on an otherwise idle machine: run it alone.
 
     python benchmarks/recipe.py [--recipes default,tutorial] [--budgets 5m,10m,25m,epochs]
         [--seeds 0,1,2] [--corpus embedded] [--work DIR] [--results FILE]
-        [--plot PNG] [--table] [--smoke]
+        [--plot PNG] [--table] [--report-only] [--smoke]
 """
 
 from __future__ import annotations
@@ -164,13 +164,15 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", help="write BLEU against minutes to this PNG")
     parser.add_argument("--table", action="store_true", help="print the results table")
     parser.add_argument("--smoke", action="store_true", help="tiny runs (CI)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: only --table / --plot from the results file")
     args = parser.parse_args(argv)
 
     results = Path(args.results)
     print(f"Device: {device()}", flush=True)
     work = Path(args.work or tempfile.mkdtemp(prefix="tftransformer-recipe-"))
     done = {key(r) for r in read_rows(results)}
-    for budget in args.budgets.split(","):
+    for budget in [] if args.report_only else args.budgets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             for recipe in args.recipes.split(","):
                 config = dict(corpus=args.corpus, recipe=recipe, budget=budget, seed=seed,

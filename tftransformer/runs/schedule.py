@@ -34,7 +34,7 @@ import tensorflow as tf
 from tftransformer.training import CustomSchedule
 
 # Measured (docs/training.md, "The peak rate"): the tutorial model, batch 64, embedded corpus.
-PEAK_RATE = 1e-3
+PEAK_RATE = 5e-4
 WARMUP_FRACTION = 0.08
 MAX_WARMUP_STEPS = 4000
 FINAL_FRACTION = 0.1
