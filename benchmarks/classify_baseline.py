@@ -76,6 +76,9 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true",
                         help="tiny models, 2 epochs, 300 examples per split")  # fmt: skip
     args = parser.parse_args(argv)
+    from tftransformer.runs.precision import training_device
+
+    print(f"Device: {training_device().describe()}", flush=True)
 
     base = ClassifySettings(data=args.data, side=args.side, epochs=args.epochs, threshold="auto")
     if args.smoke:

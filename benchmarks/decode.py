@@ -186,6 +186,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.ctranslate2_child:
         return ctranslate2_child(args.ctranslate2_child)
+    from tftransformer.runs.precision import training_device
+
+    print(f"Device: {training_device().describe()}", flush=True)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -39,17 +38,10 @@ DEFAULT_RESULTS = HERE / "results" / "recipe.jsonl"
 
 
 def device() -> str:
-    """The CPU model and core count (and GPUs, if TensorFlow would see any)."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return f"CPU {name}, {os.cpu_count()} cores" + (f", GPUs {gpus}" if gpus else "")
+    """The training device as `train` sees it (`runs.precision`), and the core count."""
+    from tftransformer.runs.precision import training_device
+
+    return f"{training_device().describe()}, {os.cpu_count()} cores"
 
 
 def key(row) -> tuple:
@@ -112,13 +104,14 @@ def read_rows(path: Path) -> list[dict]:
 
 def table(rows) -> str:
     lines = ["| corpus | recipe | budget | seed | steps | train min | test BLEU | chrF | "
-             "collapsed | kept |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "beam-4 BLEU | collapsed | kept |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         minutes = (r.get("train_seconds") or 0) / 60
         lines.append(
             f"| {r['corpus']} | {r['recipe']}{(' ' + r['extra']) if r.get('extra') else ''} | "
             f"{r['budget']} | {r['seed']} | {r.get('steps', '')} | {minutes:.1f} | "
-            f"{r.get('bleu', 'n/a')} | {r.get('chrf', 'n/a')} | "
+            f"{r.get('bleu', 'n/a')} | {r.get('chrf', 'n/a')} | {r.get('beam_bleu', 'n/a')} | "
             f"{'yes' if r.get('collapsed') else 'no'} | {r.get('kept') or 'last'} |"
         )
     return "\n".join(lines)

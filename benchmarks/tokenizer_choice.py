@@ -153,6 +153,9 @@ def main(argv=None):
     parser.add_argument("--work", help="keep the runs here (and reuse finished ones)")
     parser.add_argument("--smoke", action="store_true", help="a tiny model on 24 pairs, for CI")
     args = parser.parse_args(argv)
+    from tftransformer.runs.precision import training_device
+
+    print(f"Device: {training_device().describe()}", flush=True)
 
     from tftransformer.config import TransformerConfig
     from tftransformer.runs.train import TrainSettings

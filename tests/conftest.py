@@ -50,7 +50,7 @@ import pytest  # noqa: E402
 # (xdist's own reordering puts files with the most tests first, which left the longest,
 # with few tests each, for last.)
 SLOWEST_FILES_FIRST = [
-    "test_fast_translator.py", "test_reliability_interruption.py", "test_workflow.py",
+    "test_fast_translator.py", "test_reliability_interruption.py", "test_train_translate_export.py",
     "test_tutorials.py", "test_distribute.py", "test_classify_cli.py", "test_sentencepiece.py",
     "test_benchmarks.py", "test_reliability_inputs.py", "test_classifier_models.py",
     "test_train_options.py", "test_budget.py", "test_classifier.py", "test_transformer.py",

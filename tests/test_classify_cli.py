@@ -84,7 +84,9 @@ def test_benchmark_smoke(capsys):
         sys.path.remove("benchmarks")
     with tfds.testing.mock_data(num_examples=60):
         classify_baseline.main(["--smoke", "--data", "tfds:goemotions", "--models", "transformer"])
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    printed = capsys.readouterr().out
+    assert printed.startswith("Device: ")
+    rows = [line.split() for line in printed.splitlines()]
     table = {(" ".join(row[:-7]), row[-7]): [float(v) for v in row[-6:]] for row in rows
              if len(row) > 7 and row[-7] in ("0.5", "auto")}  # fmt: skip
     names = ["classify --model transformer", "sklearn TF-IDF + OneVsRest(LogReg)"]

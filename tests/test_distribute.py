@@ -147,13 +147,13 @@ def _multiworker_train(tmp_path, out, prelude=""):
 
 @pytest.mark.slow
 def test_multiworker_two_processes_train_and_agree(tmp_path):
-    from tftransformer.runs.run import load_run
+    from tftransformer.runs.run import Run
 
     out = tmp_path / "run"
     codes, logs = _multiworker_train(tmp_path, out)
     assert codes == [0, 0], logs
-    chief = load_run(out)[2]
-    other = load_run(out / "workers" / "worker-1")[2]
+    chief = Run(out).model
+    other = Run(out / "workers" / "worker-1").model
     # Both trained 2 steps (16 pairs, global batch 8 = 4 per worker), on different
     # shards of each batch, and hold the same weights (gradients were all-reduced).
     assert int(chief.optimizer.iterations.numpy()) == 2

@@ -254,6 +254,7 @@ def test_decode_benchmark_smoke_run():
         [sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("Device: ")
     for name in (
         "tutorial (tf.function)",
         "greedy kv-cache xla",

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from tftransformer import FastTranslator
 from tftransformer.cli import main
-from tftransformer.runs.run import load_run
+from tftransformer.runs.run import Run
 from tftransformer.tokenizers import RESERVED_TOKENS, load_tokenizers
 from tftransformer.translator import Translator, make_translate_fn
 
@@ -71,7 +71,8 @@ def check_translations(outputs, count, max_tokens=None):
 
 @pytest.fixture(scope="module")
 def loaded(tiny_run):
-    return load_run(tiny_run)
+    run = Run(tiny_run)
+    return run.settings, run.tokenizers, run.model
 
 
 def trim_pair(tokenizer):

@@ -54,7 +54,8 @@ def test_auto_plan_warms_up_to_the_capped_peak_and_decays_to_the_planned_end(
     end = PEAK_RATE * FINAL_FRACTION
     np.testing.assert_allclose(rates(schedule, [total, total + 1, 10 * total]), end, rtol=1e-5)
     assert float(schedule(total - 1)) > end
-    assert np.all(np.diff(rates(schedule, range(warmup, total + 1))) <= 1e-12)  # monotone decay
+    decay = range(warmup, total + 1, max(1, total // 300))
+    assert np.all(np.diff(rates(schedule, decay)) <= 1e-12)  # monotone decay
 
 
 def test_max_steps_and_peak_rate_shape_the_plan():

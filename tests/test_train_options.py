@@ -10,7 +10,7 @@ import pytest
 from tftransformer.cli import main
 from tftransformer.config import TransformerConfig
 from tftransformer.runs.average import average_run, epoch_checkpoints
-from tftransformer.runs.run import load_run
+from tftransformer.runs.run import Run
 from tftransformer.runs.rundir import RunDir, RunError
 from tftransformer.runs.train import TrainSettings, build_model, check_same_run, train_run
 from tftransformer.training import MaskedLoss, masked_loss
@@ -188,7 +188,7 @@ def test_a_run_with_the_options_records_them_and_loads(options_run, capsys):
     config = json.loads((options_run / "config.json").read_text())
     assert config["mixed_precision"] == "bf16" and config["label_smoothing"] == 0.1
     assert config["bucket"] is True and config["tokens_per_batch"] == 160
-    _settings, _tokenizers, model = load_run(options_run)
+    model = Run(options_run).model
     assert isinstance(model.loss, MaskedLoss) and model.loss.label_smoothing == 0.1
     assert main(["translate", str(options_run), "Bom dia.", "--max-length", "4"]) == 0
     assert capsys.readouterr().out.count("\n") == 1
@@ -208,9 +208,9 @@ def test_averaging_identical_checkpoints_returns_the_same_weights(options_run, t
         shutil.copy(checkpoints[-1], path)
     out = average_run(run, 3)
     assert out == run / "averaged-last-3"
-    _s, _t, source = load_run(run)
+    source = Run(run).model
     expected = _checkpoint_weights(source, checkpoints[-1])
-    _s, _t, averaged = load_run(out)
+    averaged = Run(out).model
     got = averaged.get_weights()
     assert len(got) == len(expected)
     for a, b in zip(got, expected, strict=True):
@@ -221,11 +221,11 @@ def test_average_of_the_last_two_is_their_mean_and_evaluates(options_run, capsys
     assert main(["average", str(options_run), "--last", "2"]) == 0
     out = options_run / "averaged-last-2"
     assert capsys.readouterr().out.strip() == str(out)
-    _s, _t, model = load_run(options_run)
+    model = Run(options_run).model
     paths = epoch_checkpoints(RunDir(options_run))[-2:]
     first, second = (_checkpoint_weights(model, p) for p in paths)
     assert any(not np.array_equal(a, b) for a, b in zip(first, second, strict=True))
-    _s, _t, averaged = load_run(out)
+    averaged = Run(out).model
     for got, a, b in zip(averaged.get_weights(), first, second, strict=True):
         np.testing.assert_allclose(got, (a.astype("float64") + b) / 2, rtol=1e-6, atol=1e-7)
     meta = json.loads((out / "averaged.json").read_text())

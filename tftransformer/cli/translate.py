@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 
 from tftransformer.cli.common import (
-    UsageError,
     add_beam_options,
     as_line,
     input_lines,
@@ -171,32 +170,11 @@ def cmd_plot(args):
 
 
 def cmd_export(args):
-    from tftransformer.inference.serving import export_translator
+    from tftransformer.runs.export import export_run
     from tftransformer.runs.run import Run
 
-    run = Run(args.run)
-    if args.format == "ctranslate2":
-        from tftransformer.inference.ctranslate2_converter import ConversionError, convert
-
-        if args.version is not None:
-            raise UsageError("--version is for --format savedmodel (TF Serving's layout)")
-        try:
-            path = convert(run.model, run.tokenizers,
-                           run.dir.export_root("ctranslate2") / args.quantization,
-                           args.quantization)  # fmt: skip
-        except ConversionError as error:
-            raise UsageError(f"--format ctranslate2: {error}") from None
-        print(path)
-        return 0
-    if args.quantization != "float32":
-        raise UsageError("--quantization is for --format ctranslate2")
-    path = export_translator(
-        run.translator(),
-        run.dir.export_root("translator"),
-        args.version,
-        run.max_tokens,
-        beam_size=args.beam_size,
-        alpha=args.alpha,
-    )
+    path = export_run(Run(args.run), args.format, quantization=args.quantization,
+                      version=args.version, beam_size=args.beam_size,
+                      alpha=args.alpha)  # fmt: skip
     print(path)
     return 0

@@ -25,14 +25,14 @@ __all__ = ["average_run", "average_weights", "epoch_checkpoints"]
 
 def average_run(run_path, last: int, out=None) -> Path:
     """Average RUN's last `last` epoch checkpoints into a new run dir; returns its path."""
-    from tftransformer.runs.run import load_run
+    from tftransformer.runs.run import Run
 
     run = RunDir(run_path)
     positive_int(last, "--last", error=RunError)
     out = Path(out) if out else run.path / f"averaged-last-{last}"
     if out.exists():
         raise RunError(f"--out {out} already exists; averaging never overwrites, pick a new place")
-    _settings, _tokenizers, model = load_run(run.path)
+    model = Run(run.path).model
     paths = epoch_checkpoints(run)
     if len(paths) < last:
         raise RunError(

@@ -53,8 +53,3 @@ class Run:
         """The tutorial's `Translator` over this run, trimming input as training did."""
         return Translator(self.tokenizers, self.model, max_input_tokens=self.max_tokens)
 
-
-def load_run(path):
-    """`(settings, tokenizers, model)` of a trained run dir, or a `RunError`."""
-    run = Run(path)
-    return run.settings, run.tokenizers, run.model

@@ -17,7 +17,7 @@ from tftransformer import FastTranslator
 from tftransformer.cli import main
 from tftransformer.corpus import load_corpus
 from tftransformer.data import MAX_TOKENS
-from tftransformer.runs.run import load_run
+from tftransformer.runs.run import Run
 from tftransformer.runs.rundir import RunDir
 from tftransformer.runs.train import TrainSettings, train_run
 from tftransformer.runs.translate import translate_all
@@ -73,7 +73,8 @@ def test_translate_decoders_agree_where_they_must(run_dir, capsys):
         assert len(outputs[decode]) == 4 and outputs[decode][1] == ""
     # Cached greedy = the tutorial's loop, token for token, on the inputs where the
     # tiny model never nearly ties (where float rounding could pick either token).
-    _settings, tokenizers, model = load_run(run_dir)
+    run = Run(run_dir)
+    tokenizers, model = run.tokenizers, run.model
     translator = Translator(tokenizers, model)
     decisive = 0
     for i, sentence in enumerate(inputs):
@@ -205,7 +206,8 @@ def test_saved_model_cli_lists_the_signature(exported):
 @pytest.mark.slow
 def test_export_matches_in_process_translator_in_a_fresh_process(run_dir, exported):
     sentences = ["este é o primeiro livro que eu fiz.", "", "Bom dia!", LONG_SENTENCE]
-    settings, tokenizers, model = load_run(run_dir)
+    run = Run(run_dir)
+    tokenizers, model = run.tokenizers, run.model
     # serving_default (cached greedy) must give what the tutorial's Translator gives.
     translator = Translator(tokenizers, model)
     translate_fn = make_translate_fn(translator, MAX_TOKENS)
@@ -277,7 +279,7 @@ def test_interrupted_training_resumes_where_it_stopped(tmp_path, capsys):
     assert "Resuming" in capsys.readouterr().out
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 3 and history["loss"][0] == first_loss
-    _settings, _tok, model = load_run(out)
+    model = Run(out).model
     # Epoch 1 (3 steps), the 2 steps of epoch 2 in the mid-epoch backup (every 2
     # steps; the third was lost to the interruption), then epochs 2 and 3 again.
     assert int(model.optimizer.iterations.numpy()) == 3 + 2 + 3 + 3
