@@ -59,7 +59,8 @@ def parse_output(text: str) -> dict:
         found["beam_bleu"], found["beam_chrf"] = float(beam.group(1)), float(beam.group(2))
     collapse = re.search(r"^training collapsed: .*$", text, re.M)
     found["collapsed"] = collapse.group(0) if collapse else None
-    for name, pattern in (("kept", r"^Kept the (.*?):"), ("schedule", r"^Learning rate: (.*)$"),
+    # The re-planned schedule line may follow Keras' progress bar on the same line.
+    for name, pattern in (("kept", r"^Kept the (.*?):"), ("schedule", r"Learning rate: (.*)$"),
                           ("stopped", r"^Stopped by (.*)$")):  # fmt: skip
         matches = re.findall(pattern, text, re.M)
         found[name] = matches[-1] if matches else None

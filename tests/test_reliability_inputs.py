@@ -411,22 +411,3 @@ def test_blank_is_what_python_strips():
     chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
     matched = tf.strings.regex_full_match(tf.constant(chars), BLANK).numpy()
     assert [c for c, m in zip(chars, matched, strict=True) if m != c.isspace()] == []
-
-
-def test_blank_input_gives_empty_from_the_export_in_a_fresh_process(tiny_translator_export):
-    from fresh_process import python_json
-
-    code = """
-import json, sys
-import tensorflow as tf
-import tensorflow_text  # noqa: F401  (the tokenizers' ops)
-loaded = tf.saved_model.load(sys.argv[1])
-out = {}
-for name in ("serving_default", "beam_search"):
-    found = loaded.signatures[name](sentences=tf.constant(["", " \\t\\u3000", "Olá."]))
-    out[name] = [t.decode("utf-8") for t in found["translations"].numpy()]
-print(json.dumps(out))
-"""
-    out = python_json(code, str(tiny_translator_export))
-    for name in ("serving_default", "beam_search"):
-        assert out[name][:2] == ["", ""] and len(out[name]) == 3

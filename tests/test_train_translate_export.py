@@ -247,6 +247,8 @@ print(json.dumps(texts + [t.decode() for t in beam.numpy()]))
     assert [got[i] for i in decisive] == [expected[i] for i in decisive]
     # The same graph on the same batch (another process): exactly the same text.
     assert got[4] == expected[0] and got[5:] == expected_beam
+    # Blank input: "" from both signatures, as the CLI prints (sentences[1] is "").
+    assert got[1] == "" and got[5 + 1] == ""
 
 
 class _InterruptAt(keras.callbacks.Callback):
