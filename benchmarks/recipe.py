@@ -136,7 +136,7 @@ def plot(rows, path: Path) -> None:
         line = ax.plot(*zip(*points, strict=True), marker="o", label=f"--recipe {recipe} (mean)")
         ax.scatter([r["train_seconds"] / 60 for r in mine], [r["bleu"] for r in mine],
                    color=line[0].get_color(), alpha=0.4, s=12)  # fmt: skip
-    ax.set_xlabel("training minutes (2-core CPU)")
+    ax.set_xlabel("training minutes (as the runs ran: see the docs)")
     ax.set_ylabel("test BLEU (greedy, raw references)")
     ax.set_title(rows[0]["device"] if rows else "")
     ax.grid(alpha=0.3)
