@@ -78,6 +78,22 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
 
 
+class InterruptAt(keras.callbacks.Callback):
+    """A test callback: raise KeyboardInterrupt (a Ctrl-C) after step `step` of epoch `epoch`
+    (both 0-based)."""
+
+    def __init__(self, epoch, step):
+        super().__init__()
+        self.epoch, self.step, self.current = epoch, step, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == self.step:
+            raise KeyboardInterrupt
+
+
 TINY = dict(num_layers=2, d_model=16, num_heads=2, dff=32, dropout_rate=0.1)
 TINY_VOCAB = dict(input_vocab_size=37, target_vocab_size=29)
 

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import TINY_HPARAMS as TINY
+from conftest import InterruptAt
 
 from tftransformer.config import TransformerConfig
 from tftransformer.runs.rundir import RunDir, RunError
@@ -97,21 +98,6 @@ def test_two_runs_with_the_same_seed_give_identical_weights(new_run, reference):
     assert history["steps"] == reference["history"]["steps"]
 
 
-class _InterruptAt(keras.callbacks.Callback):
-    """Raise KeyboardInterrupt after step `step` of epoch `epoch` (0-based)."""
-
-    def __init__(self, epoch, step):
-        super().__init__()
-        self.epoch, self.step, self.current = epoch, step, -1
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.current == self.epoch and batch == self.step:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(new_run, reference):
     """Dropout on (0.1): the dropout seeds are restored along with weights and optimizer."""
@@ -119,7 +105,7 @@ def test_resumed_run_equals_uninterrupted_run(new_run, reference):
     # Interrupted in the middle of epoch 2: the backup is the state after epoch 1.
     with pytest.raises(KeyboardInterrupt):
         train_run(out, tiny_settings(REFERENCE_EPOCHS), verbose=0,
-                  extra_callbacks=[_InterruptAt(1, 1)])  # fmt: skip
+                  extra_callbacks=[InterruptAt(1, 1)])  # fmt: skip
     resumed, _tok, history = train_run(out, tiny_settings(REFERENCE_EPOCHS), verbose=0)
     assert_same_weights(reference["weights"], weights_of(resumed), atol=1e-6)
     assert int(resumed.optimizer.iterations) == reference["steps"] == 3 * REFERENCE_EPOCHS

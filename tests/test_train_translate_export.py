@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
 import tensorflow as tf
-from conftest import TINY_HPARAMS, TINY_TRAIN_FLAGS, copy_run
+from conftest import TINY_HPARAMS, TINY_TRAIN_FLAGS, InterruptAt, copy_run
 from decisive import MARGIN, greedy_margin, target_ids, text_ids
 from fresh_process import python_json
 
@@ -251,26 +250,13 @@ print(json.dumps(texts + [t.decode() for t in beam.numpy()]))
     assert got[1] == "" and got[5 + 1] == ""
 
 
-class _InterruptAt(keras.callbacks.Callback):
-    def __init__(self, epoch, step):
-        super().__init__()
-        self.epoch, self.step, self.current = epoch, step, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.current == self.epoch and batch == self.step:
-            raise KeyboardInterrupt
-
-
 @pytest.mark.slow
 def test_interrupted_training_resumes_where_it_stopped(tmp_path, capsys):
     out = tmp_path / "resume"
     settings = TrainSettings(epochs=3, batch_size=8, limit=24, warmup_steps=10)
     settings.hparams = settings.hparams.__class__(**TINY_HPARAMS)
     with pytest.raises(KeyboardInterrupt):
-        train_run(out, settings, verbose=0, save_every=2, extra_callbacks=[_InterruptAt(1, 2)])
+        train_run(out, settings, verbose=0, save_every=2, extra_callbacks=[InterruptAt(1, 2)])
     backup = json.loads((out / "checkpoints" / "backup" / "meta.json").read_text())
     assert backup["epochs_done"] == 1  # epoch 1 done; epoch 2 interrupted after its 3rd step
     first_loss = backup["history"]["loss"][0]
