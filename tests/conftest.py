@@ -79,8 +79,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 class InterruptAt(keras.callbacks.Callback):
-    """A test callback: raise KeyboardInterrupt (a Ctrl-C) after step `step` of epoch `epoch`
-    (both 0-based)."""
+    """A test callback: `fire()` after step `step` of epoch `epoch` (both 0-based); by default
+    it raises KeyboardInterrupt (a Ctrl-C)."""
 
     def __init__(self, epoch, step):
         super().__init__()
@@ -91,7 +91,10 @@ class InterruptAt(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.current == self.epoch and batch == self.step:
-            raise KeyboardInterrupt
+            self.fire()
+
+    def fire(self):
+        raise KeyboardInterrupt
 
 
 TINY = dict(num_layers=2, d_model=16, num_heads=2, dff=32, dropout_rate=0.1)

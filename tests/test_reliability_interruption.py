@@ -112,20 +112,12 @@ def test_resumed_run_equals_uninterrupted_run(new_run, reference):
     np.testing.assert_allclose(history["loss"], reference["history"]["loss"], rtol=1e-5)
 
 
-class _PoisonAt(keras.callbacks.Callback):
+class _PoisonAt(InterruptAt):
     """Set one weight to NaN after step `step` of epoch `epoch`: the next loss is NaN."""
 
-    def __init__(self, epoch, step):
-        super().__init__()
-        self.epoch, self.step, self.current = epoch, step, -1
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.current == self.epoch and batch == self.step:
-            weight = self.model.weights[0]
-            weight.assign(np.full(weight.shape, np.nan, "float32"))
+    def fire(self):
+        weight = self.model.weights[0]
+        weight.assign(np.full(weight.shape, np.nan, "float32"))
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_backup(new_run):

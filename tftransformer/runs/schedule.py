@@ -42,6 +42,13 @@ TUTORIAL_WARMUP_STEPS = 4000
 SCHEDULES = ("auto", "tutorial")
 
 
+def _check_lengths(warmup_steps, total_steps):
+    if warmup_steps < 1 or total_steps <= warmup_steps:
+        raise ValueError(
+            f"need 1 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}"
+        )
+
+
 @keras.saving.register_keras_serializable(package="tftransformer")
 class RunSchedule(keras.optimizers.schedules.CosineDecay):
     """Linear warm-up to `peak_rate` over `warmup_steps`, cosine decay to `final_rate` at
@@ -60,10 +67,7 @@ class RunSchedule(keras.optimizers.schedules.CosineDecay):
         warmup_steps, total_steps = int(warmup_steps), int(total_steps)
         if not peak_rate > 0:
             raise ValueError(f"peak_rate must be positive, got {peak_rate!r}")
-        if warmup_steps < 1 or total_steps <= warmup_steps:
-            raise ValueError(
-                f"need 1 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}"
-            )
+        _check_lengths(warmup_steps, total_steps)
         final_rate = FINAL_FRACTION * peak_rate if final_rate is None else float(final_rate)
         super().__init__(
             initial_learning_rate=0.0,
@@ -86,10 +90,7 @@ class RunSchedule(keras.optimizers.schedules.CosineDecay):
 
     def replan(self, warmup_steps: int, total_steps: int) -> None:
         """New warm-up and end steps (`StepTimePlanner`); takes effect at the next step."""
-        if warmup_steps < 1 or total_steps <= warmup_steps:
-            raise ValueError(
-                f"need 1 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}"
-            )
+        _check_lengths(warmup_steps, total_steps)
         self._warmup.assign(float(warmup_steps))
         self._decay.assign(float(total_steps - warmup_steps))
 
