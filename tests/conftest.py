@@ -230,7 +230,7 @@ def copy_run(run, out):
 def tiny_translator_export(tiny_run, tmp_path_factory):
     """`tftransformer export` of `tiny_run`: the SavedModel directory."""
     from tftransformer.cli import main
-    from tftransformer.runs.rundir import RunDir
+    from tftransformer.runs.paths import RunDir
 
     def build(_marker):
         assert main(["export", str(tiny_run), "--version", "1"]) == 0
@@ -253,7 +253,7 @@ def tiny_classifier_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_classifier_export(tiny_classifier_run, tmp_path_factory):
     from tftransformer.cli import main
-    from tftransformer.runs.rundir import RunDir
+    from tftransformer.runs.paths import RunDir
 
     def build(_marker):
         assert main(["classify", "export", str(tiny_classifier_run), "--version", "1"]) == 0

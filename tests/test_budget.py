@@ -9,7 +9,7 @@ from tftransformer._files import RunError
 from tftransformer.cli import main
 from tftransformer.cli.train import duration
 from tftransformer.config import TransformerConfig
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 from tftransformer.runs.train import TrainingBudget, TrainSettings, format_seconds, train_run
 
 # 24 pairs in batches of 8: 3 optimizer steps per epoch.

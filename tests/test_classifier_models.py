@@ -12,7 +12,7 @@ import tensorflow as tf
 from fresh_process import python_json
 from test_classifier import KEYWORDS, synthetic
 
-from tftransformer.classification.export import ExportClassifier, tokenize_texts
+from tftransformer.classification.serving_classifier import ExportClassifier, tokenize_texts
 from tftransformer.classification.linear import LinearClassifier, TfIdf, l2_for
 from tftransformer.classification.metrics import f1_scores
 from tftransformer.classification.model import classifier_loss_and_metrics

@@ -8,7 +8,7 @@ import pytest
 from conftest import TINY_MODEL_FLAGS
 
 from tftransformer.cli import main
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 
 TINY = [*TINY_MODEL_FLAGS, "--limit", "64", "--batch-size", "16"]
 

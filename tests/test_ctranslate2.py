@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import copy_run
 from decisive import decisive_rows
 
@@ -15,6 +16,7 @@ from tftransformer.inference.ctranslate2_converter import (
     ConversionError,
     convert,
     source_tokens,
+    translate,
     vocabulary,
 )
 from tftransformer.runs.run import Run
@@ -103,6 +105,14 @@ def test_export_format_ctranslate2_float32_and_int8(tiny_run, tmp_path, capsys):
     assert decisive, "no row without near-ties to compare"
     for i in decisive:
         assert exact[i] == [int(t) for t in ours[i]]
+    # The package-level translate: the same ids, detokenized; blank sentences give "".
+    translator = ctranslate2.Translator(str(run_dir / "export/ctranslate2/float32"), device="cpu")
+    texts = translate(translator, run.tokenizers, [sentences[0], " \t", "", sentences[1]],
+                      max_length=MAX_LENGTH)  # fmt: skip
+    expected = run.tokenizers.en.detokenize(tf.ragged.constant([exact[0], exact[1]], tf.int64)).numpy()
+    assert texts == [expected[0].decode(), "", "", expected[1].decode()]
+    assert texts[0] and texts[3]
+    assert translate(translator, run.tokenizers, []) == []
     rough = ctranslate2_ids(run_dir / "export/ctranslate2/int8", run.tokenizers, sentences)
     assert len(rough) == len(sentences) and all(row[0] == 2 for row in rough)
     # Quantized: smaller (a tiny model is mostly its float embeddings, so not 4x).

@@ -10,7 +10,7 @@ from decisive import decisive_rows, target_ids
 from tftransformer import FastTranslator, Transformer
 from tftransformer.corpus import load_corpus
 from tftransformer.data import make_batches
-from tftransformer.inference.decoding import IncrementalDecoder
+from tftransformer.inference.cached_decoder import IncrementalDecoder
 from tftransformer.inference.search import length_penalty
 from tftransformer.training import masked_accuracy, masked_loss
 from tftransformer.translator import Translator

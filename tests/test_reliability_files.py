@@ -14,7 +14,7 @@ import pytest
 from conftest import TINY_TRAIN_FLAGS
 
 from tftransformer.cli import main
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 
 
 def snapshot(root):

@@ -23,7 +23,7 @@ from conftest import TINY_HPARAMS as TINY
 from conftest import InterruptAt
 
 from tftransformer.config import TransformerConfig
-from tftransformer.runs.rundir import RunDir, RunError
+from tftransformer.runs.paths import RunDir, RunError
 from tftransformer.runs.train import TrainSettings, train_run
 
 TINY_HPARAMS = TransformerConfig(**TINY)

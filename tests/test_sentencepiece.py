@@ -14,7 +14,7 @@ from test_reliability_inputs import BAD_TEXTS, as_bytes, check_translations
 from test_reliability_serving import core_tensorflow_ops, graph_op_types, tf_text_serving_ops
 
 from tftransformer import TransformerClassifier
-from tftransformer.classification.export import tokenize_texts
+from tftransformer.classification.serving_classifier import tokenize_texts
 from tftransformer.classification.metrics import f1_scores
 from tftransformer.classification.model import classifier_loss_and_metrics
 from tftransformer.cli import main
@@ -22,8 +22,8 @@ from tftransformer.cli.common import as_line
 from tftransformer.corpus import load_corpus
 from tftransformer.runs.classify import ClassifySettings, build_text_tokenizer
 from tftransformer.runs.run import Run
-from tftransformer.runs.rundir import RunDir
-from tftransformer.tokenization.sentencepiece import build_sentencepiece_tokenizers
+from tftransformer.runs.paths import RunDir
+from tftransformer.vocabularies.sentencepiece_model import build_sentencepiece_tokenizers
 from tftransformer.tokenizers import RESERVED_TOKENS, load_tokenizers, save_tokenizers
 
 KOREAN = "한국어를 공부합니다"  # "공부합니다": one 5-syllable word
@@ -317,8 +317,8 @@ def test_classify_cli_trains_a_sentencepiece_classifier(tmp_path, capsys):
 
 
 def test_a_vocabulary_too_small_for_the_text_is_named(tmp_path):
-    from tftransformer.runs.rundir import RunError
-    from tftransformer.tokenization.sentencepiece import train_sentencepiece
+    from tftransformer.runs.paths import RunError
+    from tftransformer.vocabularies.sentencepiece_model import train_sentencepiece
 
     texts, _labels = korean_synthetic(100, 3)
     with pytest.raises(RunError, match="--vocab-size 100 is too small .* at least"):

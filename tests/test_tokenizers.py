@@ -166,7 +166,7 @@ def test_cased_wordpiece_keeps_case_accents_and_composed_hangul(tmp_path):
 
 
 def test_a_shared_wordpiece_vocabulary_tokenizes_both_languages(tmp_path):
-    from tftransformer.tokenization.wordpiece import build_shared_wordpiece_tokenizers
+    from tftransformer.vocabularies.shared_wordpiece import build_shared_wordpiece_tokenizers
 
     pt = ["Não gosto da cidade grande.", "O livro é muito bom."] * 10
     en = ["I don't like the big city.", "The book is very good."] * 10
@@ -188,7 +188,7 @@ def test_a_shared_wordpiece_vocabulary_tokenizes_both_languages(tmp_path):
 
 
 def test_a_shared_wordpiece_run_builds_one_vocabulary(tmp_path):
-    from tftransformer.runs.rundir import RunDir
+    from tftransformer.runs.paths import RunDir
     from tftransformer.runs.train import TrainSettings, prepare_tokenizers
 
     # The builder is tested above; here, that a run uses it.

@@ -11,7 +11,7 @@ from tftransformer.cli import main
 from tftransformer.config import TransformerConfig
 from tftransformer.runs.average import average_run, epoch_checkpoints
 from tftransformer.runs.run import Run
-from tftransformer.runs.rundir import RunDir, RunError
+from tftransformer.runs.paths import RunDir, RunError
 from tftransformer.runs.train import TrainSettings, build_model, check_same_run, train_run
 from tftransformer.training import MaskedLoss, masked_loss
 

@@ -29,7 +29,7 @@ from tftransformer.encoder import Encoder, EncoderLayer
 from tftransformer.export import ExportTranslator
 from tftransformer.feed_forward import FeedForward
 from tftransformer.inference.fast_translator import FastTranslator
-from tftransformer.inference.serving import ServingTranslator
+from tftransformer.inference.serving_translator import ServingTranslator
 from tftransformer.plotting import plot_attention_head, plot_attention_weights
 from tftransformer.tokenizers import (
     CustomTokenizer,

@@ -4,7 +4,7 @@ Tutorial: "Export the model". `ExportTranslator` is the tutorial's: one
 scalar string in, its translation out, through the tutorial's `Translator`.
 `save_servable` writes any such module in TensorFlow Serving's layout
 (`root/<version>/`), atomically. The batched serving signatures built on the
-cached decoder live in `tftransformer.inference.serving`.
+cached decoder live in `tftransformer.inference.serving_translator`.
 """
 
 from __future__ import annotations

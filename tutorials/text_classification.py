@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tftransformer import TransformerClassifier  # noqa: E402
-from tftransformer.classification.export import tokenize_texts  # noqa: E402
+from tftransformer.classification.serving_classifier import tokenize_texts  # noqa: E402
 from tftransformer.classification.labelled import LabelVocab, read_labelled  # noqa: E402
 from tftransformer.classification.linear import LinearClassifier, l2_for  # noqa: E402
 from tftransformer.classification.metrics import f1_scores  # noqa: E402

@@ -15,7 +15,10 @@ from tftransformer.cli.common import (
 
 
 def add_parsers(commands) -> None:
-    """The `classify` command group."""
+    """The `classify` command group.
+
+    Long, but only declarations: one `add_argument` per flag, in the order `--help` shows.
+    """
     from tftransformer.runs.classify import DEFAULT_LEARNING_RATES, MODELS, ClassifySettings
 
     defaults = ClassifySettings()
@@ -114,7 +117,6 @@ def _threshold(text):
 
 
 def _train(args):
-    from tftransformer.plotting import plot_history
     from tftransformer.runs.classify import (
         ClassifySettings,
         evaluate_classifier,
@@ -137,7 +139,6 @@ def _train(args):
     except ValueError as error:
         raise UsageError(f"--{str(error).replace('_', '-')}") from None
     model, tokenizer, vocab, history = train_classifier(args.out, settings)
-    plot_history(history, Path(args.out) / "plots" / "history.png")
     print(f"Saved {Path(args.out) / 'model.keras'} ({settings.model}, {len(vocab.names)} labels)")
     if settings.threshold == "auto":
         print("Thresholds (validation, max micro-F1): " + " ".join(

@@ -112,19 +112,13 @@ def add_parsers(commands) -> None:
 
 def cmd_translate(args):
     from tftransformer.runs.run import Run
-    from tftransformer.runs.translate import make_batch_translator, translate_all
+    from tftransformer.runs.translate import translate_run
 
     run = Run(args.run)
     sentences = input_lines(args.text)  # never fails on bytes that are not UTF-8
-    translate_batch = make_batch_translator(
-        run.tokenizers,
-        run.model,
-        max_length=args.max_length,
-        max_input_tokens=run.max_tokens,
-        **decode_options(args),
-    )
     progress = progress_bar() if len(sentences) > 10 else None
-    translations = translate_all(translate_batch, sentences, args.batch_size, progress=progress)
+    translations = translate_run(run, sentences, args.max_length, args.batch_size,
+                                 progress=progress, **decode_options(args))  # fmt: skip
     for line in translations:
         print(as_line(line), flush=True)
     return 0
@@ -134,19 +128,12 @@ def cmd_evaluate(args):
     from tftransformer._files import write_text_atomic
     from tftransformer.runs.run import Run
     from tftransformer.runs.scoring import prints_normalized_text
-    from tftransformer.runs.translate import evaluate_split
+    from tftransformer.runs.translate import evaluate_run
 
     run = Run(args.run)
     corpus = args.corpus or run.settings.corpus
-    scores, _rows, hypotheses = evaluate_split(
-        run.model,
-        run.tokenizers,
-        corpus,
-        args.split,
-        limit=args.limit,
-        progress=progress_bar(),
-        max_tokens=run.max_tokens,
-        **decode_options(args),
+    scores, _rows, hypotheses = evaluate_run(
+        run, corpus, args.split, limit=args.limit, progress=progress_bar(), **decode_options(args)
     )
     if args.hypotheses:
         write_text_atomic(args.hypotheses, "".join(as_line(h) + "\n" for h in hypotheses))

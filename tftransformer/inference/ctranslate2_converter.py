@@ -178,3 +178,31 @@ def source_tokens(tokenizer, sentences) -> list[list[str]]:
 
     ids = tokenizer.tokenize(tf.constant(list(sentences)))
     return [[p.decode("utf-8") for p in row] for row in tokenizer.lookup(ids).to_list()]
+
+
+def translate(translator, tokenizers, sentences, beam_size=1, max_length=None) -> list[str]:
+    """Translations of `sentences` (a list of str) by a `ctranslate2.Translator`.
+
+    The converted model's counterpart of `FastTranslator.greedy` (`beam_size=1`) and
+    `.beam_search`: the run's tokenizers frame the sources, CTranslate2 decodes with
+    `min_decoding_length=0` (so `[END]` may come first, as in the tutorial's loop), and
+    the target tokenizer detokenizes. A blank sentence translates to "" without
+    reaching the model, as in the CLI and both serving signatures.
+    """
+    import tensorflow as tf
+
+    from tftransformer.inference.fast_translator import FastTranslator
+
+    sentences = list(sentences)
+    if not sentences:
+        return []
+    options = {"beam_size": beam_size, "min_decoding_length": 0}
+    if max_length is not None:
+        options["max_decoding_length"] = max_length
+    results = translator.translate_batch(source_tokens(tokenizers.pt, sentences), **options)
+    index = {piece: i for i, piece in enumerate(vocabulary(tokenizers.en))}
+    ids = tf.ragged.constant([[index[p] for p in r.hypotheses[0]] for r in results],
+                             dtype=tf.int64, ragged_rank=1)  # fmt: skip
+    found = tokenizers.en.detokenize(ids)
+    found = FastTranslator.blank_to_empty(tf.constant(sentences), found)
+    return [t.decode("utf-8") for t in found.numpy()]

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tftransformer._checks import positive_int
 from tftransformer.data import MAX_TOKENS
-from tftransformer.inference.decoding import IncrementalDecoder
+from tftransformer.inference.cached_decoder import IncrementalDecoder
 from tftransformer.inference.search import (
     DEFAULT_ALPHA,
     DEFAULT_BEAM_SIZE,

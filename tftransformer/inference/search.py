@@ -141,34 +141,10 @@ def beam_search(
     def one_step(t, ids, state, log_probs, lengths, finished, greedy):
         logits, state = decoder.step(state, ids, t, weights)  # (rows, vocab)
         vocab = tf.shape(logits)[-1]
-        step_log_probs = tf.reshape(tf.nn.log_softmax(logits), [batch, beam, vocab])
-        extended = log_probs[:, :, tf.newaxis] + step_log_probs  # (batch, beam, vocab)
-        extended_scores = extended / length_penalty(lengths + 1, alpha)[:, :, tf.newaxis]
-        # A finished hypothesis stays as one candidate (token slot 0) with its score.
-        stay = tf.equal(tf.range(vocab), 0)[tf.newaxis, tf.newaxis, :]
-        kept_scores = (log_probs / length_penalty(lengths, alpha))[:, :, tf.newaxis]
-        kept_scores = tf.where(stay, kept_scores, float("-inf"))
-        done = finished[:, :, tf.newaxis]
-        candidate_scores = tf.where(done, kept_scores, extended_scores)
-        candidate_log_probs = tf.where(done, log_probs[:, :, tf.newaxis], extended)
-
-        # The greedy hypothesis's one candidate: its argmax token, or its stay slot.
-        greedy_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        greedy_token = tf.where(finished, 0, tf.reshape(greedy_token, [batch, beam]))
-        anchor = tf.logical_and(
-            greedy[:, :, tf.newaxis],
-            tf.equal(tf.range(vocab)[tf.newaxis, tf.newaxis, :], greedy_token[:, :, tf.newaxis]),
+        candidate_scores, candidate_log_probs = _candidates(
+            logits, log_probs, lengths, finished, alpha, beam
         )
-        flat_anchor = tf.reshape(anchor, [batch, beam * vocab])
-
-        flat_scores = tf.reshape(candidate_scores, [batch, beam * vocab])
-        _, best = tf.math.top_k(flat_scores, k=beam)  # (batch, beam), best first
-        kept = tf.reduce_any(tf.gather(flat_anchor, best, batch_dims=1), axis=1)  # (batch,)
-        anchor_index = tf.argmax(tf.cast(flat_anchor, tf.int32), axis=1, output_type=tf.int32)
-        last = tf.equal(tf.range(beam), beam - 1)[tf.newaxis, :]
-        best = tf.where(
-            tf.logical_and(last, ~kept[:, tf.newaxis]), anchor_index[:, tf.newaxis], best
-        )
+        best, flat_anchor = _best_with_anchor(candidate_scores, logits, finished, greedy, beam)
         greedy = tf.gather(flat_anchor, best, batch_dims=1)
         parents = best // vocab
         tokens = tf.cast(best % vocab, tf.int64)
@@ -202,3 +178,44 @@ def beam_search(
         "log_probs": tf.gather(log_probs, order, batch_dims=1),
         "lengths": tf.gather(lengths, order, batch_dims=1),
     }
+
+
+def _candidates(logits, log_probs, lengths, finished, alpha, beam):
+    """Every hypothesis's candidates, (batch, beam, vocab): scores and log-probabilities.
+
+    An unfinished hypothesis extended by each token, scored length-normalised; a
+    finished one stays as one candidate (token slot 0) with its final score.
+    """
+    vocab = tf.shape(logits)[-1]
+    step_log_probs = tf.reshape(tf.nn.log_softmax(logits), [-1, beam, vocab])
+    extended = log_probs[:, :, tf.newaxis] + step_log_probs  # (batch, beam, vocab)
+    extended_scores = extended / length_penalty(lengths + 1, alpha)[:, :, tf.newaxis]
+    stay = tf.equal(tf.range(vocab), 0)[tf.newaxis, tf.newaxis, :]
+    kept_scores = (log_probs / length_penalty(lengths, alpha))[:, :, tf.newaxis]
+    kept_scores = tf.where(stay, kept_scores, float("-inf"))
+    done = finished[:, :, tf.newaxis]
+    return (tf.where(done, kept_scores, extended_scores),
+            tf.where(done, log_probs[:, :, tf.newaxis], extended))  # fmt: skip
+
+
+def _best_with_anchor(candidate_scores, logits, finished, greedy, beam):
+    """The `beam` best candidates per sentence (flat indices, best first), the greedy
+    hypothesis's own candidate (its argmax token, or its stay slot) always among them,
+    in the last place when it would not make the cut; and the anchor mask.
+    """
+    vocab = tf.shape(logits)[-1]
+    batch = tf.shape(finished)[0]
+    greedy_token = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    greedy_token = tf.where(finished, 0, tf.reshape(greedy_token, [batch, beam]))
+    anchor = tf.logical_and(
+        greedy[:, :, tf.newaxis],
+        tf.equal(tf.range(vocab)[tf.newaxis, tf.newaxis, :], greedy_token[:, :, tf.newaxis]),
+    )
+    flat_anchor = tf.reshape(anchor, [batch, beam * vocab])
+    flat_scores = tf.reshape(candidate_scores, [batch, beam * vocab])
+    _, best = tf.math.top_k(flat_scores, k=beam)  # (batch, beam), best first
+    kept = tf.reduce_any(tf.gather(flat_anchor, best, batch_dims=1), axis=1)  # (batch,)
+    anchor_index = tf.argmax(tf.cast(flat_anchor, tf.int32), axis=1, output_type=tf.int32)
+    last = tf.equal(tf.range(beam), beam - 1)[tf.newaxis, :]
+    best = tf.where(tf.logical_and(last, ~kept[:, tf.newaxis]), anchor_index[:, tf.newaxis], best)
+    return best, flat_anchor

@@ -18,7 +18,7 @@ from pathlib import Path
 from tftransformer._checks import positive_int
 from tftransformer._files import RunError, atomic_dir, write_json_atomic
 from tftransformer.runs.keep import average_weights, epoch_checkpoints
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 
 __all__ = ["average_run", "average_weights", "epoch_checkpoints"]
 

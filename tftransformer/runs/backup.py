@@ -22,7 +22,7 @@ from tftransformer._files import (
     recover_dir,
     write_json_atomic,
 )
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 
 KEEP_EPOCH_CHECKPOINTS = 5
 # The weights of the epoch with the lowest validation loss so far (see `runs.keep`).

@@ -34,7 +34,7 @@ def export_run(run, format="savedmodel", *, quantization="float32", version=None
             raise RunError(f"--format ctranslate2: {error}") from None
     if quantization != "float32":
         raise RunError("--quantization is for --format ctranslate2")
-    from tftransformer.inference.serving import export_translator
+    from tftransformer.inference.serving_translator import export_translator
 
     return export_translator(run.translator(), run.dir.export_root("translator"), version,
                              run.max_tokens, beam_size=beam_size, alpha=alpha)  # fmt: skip

@@ -25,7 +25,7 @@ import numpy as np
 
 from tftransformer._files import RunError, first_line, write_json_atomic
 from tftransformer.runs.backup import BEST_WEIGHTS, KEEP_EPOCH_CHECKPOINTS
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 
 AVERAGE_LAST = KEEP_EPOCH_CHECKPOINTS
 KEEP = ("best", "last")

@@ -11,7 +11,7 @@ import keras
 
 from tftransformer._files import RunError, first_line
 from tftransformer.runs.guard import NormTrackingAdam
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 from tftransformer.runs.schedule import RunSchedule
 from tftransformer.runs.settings import load_settings
 from tftransformer.tokenizers import load_tokenizers

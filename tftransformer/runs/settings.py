@@ -14,7 +14,7 @@ from tftransformer._files import RunError, read_json
 from tftransformer.config import TransformerConfig
 from tftransformer.data import BATCH_SIZE, MAX_TOKENS
 from tftransformer.runs.keep import KEEP
-from tftransformer.runs.rundir import RunDir
+from tftransformer.runs.paths import RunDir
 from tftransformer.runs.schedule import SCHEDULES, SchedulePlan
 from tftransformer.runs.train_options import check_train_options
 from tftransformer.tokenizers import MIN_TOKEN_COUNT, VOCAB_SIZE
@@ -34,7 +34,7 @@ class TrainSettings:
     vocab_size: int = VOCAB_SIZE
     min_token_count: int = MIN_TOKEN_COUNT
     bucket: bool = False
-    # "sentencepiece": cased and reversible (tftransformer.tokenization); "wordpiece": the
+    # "sentencepiece": cased and reversible (tftransformer.vocabularies); "wordpiece": the
     # tutorial's lower-casing CustomTokenizer; "wordpiece-cased". Chosen by measurement
     # (README, "Which tokenizer by default"): on the embedded corpus, same model, epochs and
     # seed, SentencePiece scored 19.84 BLEU / 39.85 chrF on raw references, WordPiece 10.66 /
@@ -42,7 +42,7 @@ class TrainSettings:
     # Deviation from tutorial: the tutorial tokenizes with WordPiece ("wordpiece"; `tutorials/`
     # keep it).
     tokenizer: str = "sentencepiece"
-    # One vocabulary learned from both languages, used by both sides (tftransformer.tokenization);
+    # One vocabulary learned from both languages, used by both sides (tftransformer.vocabularies);
     # the tutorial learns one per language. Runs from before this setting are separate.
     shared_vocabulary: bool = False
     # Training options (issue 7); off by default, i.e. the tutorial's training.

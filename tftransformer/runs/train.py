@@ -2,30 +2,28 @@
 
 Builds (or reuses) the tokenizers, trains the Transformer with the
 tutorial's optimizer, loss and metrics through `model.fit`, and leaves
-everything later commands need in the run directory (see `rundir.py`).
+everything later commands need in the run directory (see `paths.py`).
 Running the same job again resumes from the last backup.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tftransformer._files import RunError, atomic_path, recover_dir, write_json_atomic
+from tftransformer._files import RunError, atomic_path, write_json_atomic
 from tftransformer.corpus import load_corpus
-from tftransformer.data import make_batches, make_bucketed_batches
 from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
 from tftransformer.runs.budget import TrainingBudget, budget_report, format_seconds
 from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
 from tftransformer.runs.guard import CollapseGuard, NormTrackingAdam, unigram_accuracy
 from tftransformer.runs.keep import keep_best
+from tftransformer.runs.paths import RunDir
 from tftransformer.runs.precision import PrecisionError, resolve_precision, training_device
-from tftransformer.runs.rundir import RunDir
 from tftransformer.runs.schedule import SchedulePlan, StepTimePlanner, plan_schedule
 from tftransformer.runs.settings import (
     DEFAULT_EPOCHS,
@@ -35,15 +33,17 @@ from tftransformer.runs.settings import (
     check_schedule,
     load_settings,
 )
+from tftransformer.runs.train_inputs import (
+    count_batches,
+    make_batches_for,
+    prepare_tokenizers,
+    take,
+)
 from tftransformer.runs.train_options import (
-    bert_params,
     check_train_options,
     dtype_policy,
     training_loss,
 )
-from tftransformer.tokenization.sentencepiece import build_sentencepiece_tokenizers
-from tftransformer.tokenization.wordpiece import build_shared_wordpiece_tokenizers
-from tftransformer.tokenizers import build_tokenizers, load_tokenizers, save_tokenizers
 from tftransformer.training import masked_accuracy
 from tftransformer.transformer import Transformer
 from tftransformer.version import __version__
@@ -56,10 +56,6 @@ __all__ = [
     "load_settings", "make_batches_for", "prepare_tokenizers", "resume_plan", "run_optimizer",
     "train_run",
 ]  # fmt: skip
-
-
-def _take(ds, limit):
-    return ds if limit is None else ds.take(limit)
 
 
 def run_optimizer(settings: TrainSettings, schedule=None):
@@ -117,14 +113,6 @@ def collapse_report(guard: CollapseGuard, backup: RunBackup, plan: SchedulePlan)
     return f"{guard.fired}; {kept}; {advice}"
 
 
-def count_batches(batches) -> int:
-    """How many batches a (finite) dataset yields: its cardinality, or one pass to count."""
-    known = int(batches.cardinality())
-    if known >= 0:
-        return known
-    return int(batches.reduce(0, lambda count, _batch: count + 1))
-
-
 def resume_plan(stored: TrainSettings | None, settings: TrainSettings,
                 steps_per_epoch: int) -> SchedulePlan:  # fmt: skip
     """The schedule this invocation trains with.
@@ -150,75 +138,9 @@ def resume_plan(stored: TrainSettings | None, settings: TrainSettings,
     return plan
 
 
-class _EndFitAtEpochEnd(keras.callbacks.Callback):
-    # `train_run` calls `fit` once per epoch (each epoch has its own data order).
-    def on_epoch_end(self, epoch, logs=None):
-        self.model.stop_training = True
-
-
-def prepare_tokenizers(run: RunDir, settings: TrainSettings, log=print):
-    """Load RUN/tokenizers/, or learn them from the train split and save them there."""
-    # save_tokenizers renames a finished SavedModel into place, so the directory
-    # existing (after undoing a cut-short replacement) means it is complete.
-    if recover_dir(run.tokenizers).exists():
-        log(f"Reusing tokenizers from {run.tokenizers}")
-        return load_tokenizers(run.tokenizers)
-    vocabularies = "one shared pt+en vocabulary" if settings.shared_vocabulary else "pt and en"
-    log(f"Building {settings.tokenizer} tokenizers ({vocabularies}) from {settings.corpus} "
-        "(train split) ...")  # fmt: skip
-    pairs = _take(load_corpus(settings.corpus, "train"), settings.limit)
-    with tempfile.TemporaryDirectory(prefix="tftransformer-vocab-") as vocab_dir:
-        # The vocab (or model) files are copied into the SavedModel as assets.
-        if settings.tokenizer == "sentencepiece":
-            built = build_sentencepiece_tokenizers(
-                pairs, settings.vocab_size, vocab_dir, shared=settings.shared_vocabulary
-            )
-        else:
-            # Deviation from tutorial (opt-in, --shared-vocabulary): one WordPiece vocabulary.
-            build = build_tokenizers
-            if settings.shared_vocabulary:
-                build = build_shared_wordpiece_tokenizers
-            built = build(
-                pairs,
-                settings.vocab_size,
-                vocab_dir=vocab_dir,
-                min_token_count=settings.min_token_count,
-                bert_tokenizer_params=bert_params(settings.tokenizer),
-            )
-        save_tokenizers(built, run.tokenizers)
-    return load_tokenizers(run.tokenizers)
-
-
-def make_batches_for(settings: TrainSettings, tokenizers, pairs, seed=None):
-    """Batches of `pairs` as the settings ask: shuffled by `seed`, or in order when None."""
-    common = dict(batch_size=settings.batch_size, max_tokens=settings.max_tokens)
-    if settings.bucket:
-        batcher = make_bucketed_batches
-        common.update(tokens_per_batch=settings.tokens_per_batch)
-    else:
-        batcher = make_batches
-    if seed is None:
-        return batcher(pairs, tokenizers, shuffle=False, **common)
-    return batcher(pairs, tokenizers, seed=seed, **common)
-
-
-def train_run(
-    out,
-    settings: TrainSettings,
-    verbose=1,
-    save_every=None,
-    extra_callbacks=(),
-    log=print,
-):
-    """Train into run dir `out` (creating or resuming it); returns (model, tokenizers, history).
-
-    With `settings.max_time` / `max_steps`, training stops at the first step past
-    the budget (see `TrainingBudget`); the last weights are saved as usual and a
-    rerun continues with the next epoch. The tutorial's learning-rate schedule
-    depends only on the step, so it stays the same: a budget shorter than
-    `warmup_steps` simply ends during warm-up (and says so).
-    """
-    budget = TrainingBudget(settings.max_time, settings.max_steps)
+def _open_run(out, settings, log):
+    """Checks, the strategy, the precision and the run dir's stored settings, before
+    any training: returns (strategy, run, precision, stored settings or None, config)."""
     check_train_options(settings)
     check_budget(settings)
     # First, before any other TensorFlow work (the multi-worker strategy needs that).
@@ -238,12 +160,94 @@ def train_run(
     config = {"tftransformer_version": __version__, **settings.to_json()}
     if not run.config.exists():
         write_json_atomic(run.config, config)  # a new run: its settings come first
+    return strategy, run, precision, stored, config
 
+
+def _fit_epochs(model, settings, tokenizers, train_pairs, val, callbacks, *, done, budget,
+                stopped, verbose):
+    """`model.fit` one epoch at a time from epoch `done`, until the epochs are done, the
+    `budget` is spent or `stopped()` (NaN, collapse) says the run stops."""
+    for epoch in range(done, settings.epochs):
+        step = int(model.optimizer.iterations.numpy())
+        # Every invocation trains at least one step unless the step budget is spent.
+        reason = budget.exhausted(step, time_counts=epoch > done)
+        if reason:
+            budget.stopped_by = reason
+            break
+        # Deviation from tutorial: the tutorial's `shuffle` draws a new order at
+        # every pass through the data, so a run resumed at epoch k would see other
+        # batches than an uninterrupted one. Here epoch k's order depends only on
+        # (seed, k), and with the restored weights, optimizer and dropout seeds a
+        # resumed run trains exactly as an uninterrupted one.
+        train = make_batches_for(
+            settings, tokenizers, train_pairs, seed=epoch_seed(settings.seed, epoch)
+        )
+        with warnings.catch_warnings():  # for this call only, never process-wide
+            if settings.bucket:
+                # Bucketed batches have no known count, so Keras notes the end of every
+                # epoch's data as "ran out of data"; nothing is cut short.
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(
+                train,
+                epochs=settings.epochs,
+                initial_epoch=epoch,
+                validation_data=val,
+                shuffle=False,  # the tf.data pipeline shuffles (make_batches)
+                callbacks=[*callbacks, _EndFitAtEpochEnd()],
+                verbose=verbose,
+            )
+        if stopped():
+            break
+
+
+def _finish(model, run, settings, budget, backup, guard, plan, val, log):
+    """After the last epoch: refuse a NaN or collapsed run, report a spent budget, keep
+    the best weights (`--keep best`) and write `model.keras` and `history.json`."""
+    raise_if_stopped_on_nan(backup)
+    if guard.fired:
+        raise RunError(collapse_report(guard, backup, plan))
+    if budget.stopped_by:
+        log(budget_report(budget, settings, int(model.optimizer.iterations.numpy()),
+                          backup.epochs_done, plan))  # fmt: skip
+    if settings.keep == "best" and backup.history:
+        keep_best(model, run, backup.history, val, log=log)
+    with atomic_path(run.model, suffix=".keras") as tmp:
+        model.save(tmp)
+    write_json_atomic(run.history, backup.history)
+
+
+class _EndFitAtEpochEnd(keras.callbacks.Callback):
+    # `train_run` calls `fit` once per epoch (each epoch has its own data order).
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
+
+
+def train_run(
+    out,
+    settings: TrainSettings,
+    verbose=1,
+    save_every=None,
+    extra_callbacks=(),
+    log=print,
+):
+    """Train into run dir `out` (creating or resuming it); returns (model, tokenizers, history).
+
+    (Longer than most functions: it is the job's sequence, read top to bottom: settings,
+    tokenizers, batches, the schedule plan, the model, its callbacks, the epochs, the end.)
+
+    With `settings.max_time` / `max_steps`, training stops at the first step past
+    the budget (see `TrainingBudget`); the last weights are saved as usual and a
+    rerun continues with the next epoch. The tutorial's learning-rate schedule
+    depends only on the step, so it stays the same: a budget shorter than
+    `warmup_steps` simply ends during warm-up (and says so).
+    """
+    budget = TrainingBudget(settings.max_time, settings.max_steps)
+    strategy, run, precision, stored, config = _open_run(out, settings, log)
     keras.utils.set_random_seed(settings.seed)
     tokenizers = prepare_tokenizers(run, settings, log=log)
     # Each split is read once; only the train batches' order changes per epoch.
-    train_pairs = _take(load_corpus(settings.corpus, "train"), settings.limit)
-    val_pairs = _take(load_corpus(settings.corpus, "validation"), settings.limit)
+    train_pairs = take(load_corpus(settings.corpus, "train"), settings.limit)
+    val_pairs = take(load_corpus(settings.corpus, "validation"), settings.limit)
     # Deviation from tutorial: validation batches keep the corpus order (the tutorial
     # shuffles them too); the validation loss does not depend on the order.
     val = make_batches_for(settings, tokenizers, val_pairs)
@@ -290,46 +294,9 @@ def train_run(
         *extra_callbacks,
     ]
     prepare_fit(model, strategy, train)
-    for epoch in range(done, settings.epochs):
-        step = int(model.optimizer.iterations.numpy())
-        # Every invocation trains at least one step unless the step budget is spent.
-        reason = budget.exhausted(step, time_counts=epoch > done)
-        if reason:
-            budget.stopped_by = reason
-            break
-        # Deviation from tutorial: the tutorial's `shuffle` draws a new order at
-        # every pass through the data, so a run resumed at epoch k would see other
-        # batches than an uninterrupted one. Here epoch k's order depends only on
-        # (seed, k), and with the restored weights, optimizer and dropout seeds a
-        # resumed run trains exactly as an uninterrupted one.
-        train = make_batches_for(
-            settings, tokenizers, train_pairs, seed=epoch_seed(settings.seed, epoch)
-        )
-        with warnings.catch_warnings():  # for this call only, never process-wide
-            if settings.bucket:
-                # Bucketed batches have no known count, so Keras notes the end of every
-                # epoch's data as "ran out of data"; nothing is cut short.
-                warnings.filterwarnings("ignore", message="Your input ran out of data")
-            model.fit(
-                train,
-                epochs=settings.epochs,
-                initial_epoch=epoch,
-                validation_data=val,
-                shuffle=False,  # the tf.data pipeline shuffles (make_batches)
-                callbacks=[*callbacks, _EndFitAtEpochEnd()],
-                verbose=verbose,
-            )
-        if backup.stopped_on_nan or budget.stopped_by or guard.fired:
-            break
-    raise_if_stopped_on_nan(backup)
-    if guard.fired:
-        raise RunError(collapse_report(guard, backup, plan))
-    if budget.stopped_by:
-        log(budget_report(budget, settings, int(model.optimizer.iterations.numpy()),
-                          backup.epochs_done, planner[0].plan if planner else plan))  # fmt: skip
-    if settings.keep == "best" and backup.history:
-        keep_best(model, run, backup.history, val, log=log)
-    with atomic_path(run.model, suffix=".keras") as tmp:
-        model.save(tmp)
-    write_json_atomic(run.history, backup.history)
+    _fit_epochs(model, settings, tokenizers, train_pairs, val, callbacks, done=done,
+                budget=budget, verbose=verbose,
+                stopped=lambda: backup.stopped_on_nan or budget.stopped_by or guard.fired)
+    _finish(model, run, settings, budget, backup, guard, planner[0].plan if planner else plan,
+            val, log)
     return model, tokenizers, backup.history

@@ -122,6 +122,24 @@ def evaluate_split(
     return scores, rows, hypotheses
 
 
+def translate_run(run, sentences, max_length, batch_size=32, progress=None, **decode_options):
+    """The `translate` job: `sentences` translated by a loaded `Run`, inputs trimmed to
+    the run's `max_tokens` as in its training (read here, from the run, not by callers)."""
+    translate_batch = make_batch_translator(
+        run.tokenizers, run.model, max_length=max_length, max_input_tokens=run.max_tokens,
+        **decode_options,
+    )  # fmt: skip
+    return translate_all(translate_batch, sentences, batch_size, progress=progress)
+
+
+def evaluate_run(run, corpus=None, split="test", limit=None, progress=None, **decode_options):
+    """The `evaluate` job: `evaluate_split` for a loaded `Run`, on its own corpus unless
+    `corpus` is given, with the run's `max_tokens`."""
+    return evaluate_split(run.model, run.tokenizers, corpus or run.settings.corpus, split,
+                          limit=limit, progress=progress, max_tokens=run.max_tokens,
+                          **decode_options)  # fmt: skip
+
+
 def print_examples(rows, hypotheses):
     for row, hypothesis in zip(rows, hypotheses, strict=True):
         print_translation(row.pt, hypothesis, row.en)

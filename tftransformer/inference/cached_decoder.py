@@ -52,6 +52,8 @@ from __future__ import annotations
 import tensorflow as tf
 from keras import ops
 
+from tftransformer.inference.decoder_weights import decoder_weights, projection
+
 # Keras' masked softmax puts this on masked scores (float32).
 _MASKED_SCORE = -1e9
 CACHES = ("keys_values", "inputs")
@@ -89,78 +91,12 @@ class IncrementalDecoder:
     # -- weights, read once per call ------------------------------------------
 
     def weights(self):
-        """Every weight `step` needs, as matrices and vectors.
+        """Every weight `step` needs, as matrices and vectors (`decoder_weights`).
 
         Read once per decoding call, outside the loop, so the loop body does
         not re-read (and re-shape) variables at every step.
         """
-
-        def tensor(variable):
-            return tf.convert_to_tensor(variable)
-
-        def dense(layer):
-            return tensor(layer.kernel), tensor(layer.bias)
-
-        projection = self._projection
-
-        def fold_query_key(mha):
-            """x -> per head (x Wq + bq) Wk^T / sqrt(key_dim): (d_model, heads * d_model)."""
-            (query, query_bias), (key, _) = dense(mha.query_dense), dense(mha.key_dense)
-            scale = 1.0 / float(self.key_dim) ** 0.5  # as `MultiHeadAttention`
-            kernel = tf.einsum("dhk,ehk->dhe", query, key) * scale  # (d_model, heads, d_model)
-            bias = tf.einsum("hk,ehk->he", query_bias, key) * scale  # (heads, d_model)
-            return tf.reshape(kernel, [self.d_model, -1]), tf.reshape(bias, [-1])
-
-        def fold_value_output(mha):
-            """per-head mixed inputs -> (mixed Wv + bv) Wo + bo: (heads * d_model, d_model)."""
-            (value, value_bias), (out, out_bias) = dense(mha.value_dense), dense(mha.output_dense)
-            kernel = tf.einsum("dhv,hve->hde", value, out)  # (heads, d_model, d_model)
-            bias = tf.einsum("hv,hve->e", value_bias, out) + out_bias  # (d_model,)
-            return tf.reshape(kernel, [-1, self.d_model]), bias
-
-        def output(mha):  # (heads, dim, d_model) -> (heads * dim, d_model)
-            kernel, bias = dense(mha.output_dense)
-            return tf.reshape(kernel, [-1, self.d_model]), bias
-
-        def norm(layer):
-            return tensor(layer.gamma), tensor(layer.beta), layer.epsilon
-
-        layers = []
-        for layer in self.layers:
-            sa, ca = layer.causal_self_attention.mha, layer.cross_attention.mha
-            w = {
-                "self_norm": norm(layer.causal_self_attention.layernorm),
-                "cross_norm": norm(layer.cross_attention.layernorm),
-                "ffn_in": dense(layer.ffn.seq.get_layer("ffn_in")),
-                "ffn_out": dense(layer.ffn.seq.get_layer("ffn_out")),
-                "ffn_norm": norm(layer.ffn.layer_norm),
-            }
-            if self.cache == "keys_values":
-                qkv = [projection(d) for d in (sa.query_dense, sa.key_dense, sa.value_dense)]
-                w["self_qkv"] = (
-                    tf.concat([kernel for kernel, _ in qkv], axis=1),
-                    tf.concat([bias for _, bias in qkv], axis=0),
-                )
-                w["self_out"] = output(sa)
-                w["cross_q"] = projection(ca.query_dense)
-                w["cross_out"] = output(ca)
-            else:
-                w["self_fold_q"] = fold_query_key(sa)
-                w["self_fold_out"] = fold_value_output(sa)
-                w["cross_fold_q"] = fold_query_key(ca)
-                w["cross_fold_out"] = fold_value_output(ca)
-            layers.append(w)
-        return {
-            "embedding": tensor(self.embedding.embedding.embeddings),
-            "layers": layers,
-            "final": dense(self.transformer.final_layer),
-        }
-
-    def _projection(self, einsum_dense):
-        """An EinsumDense (d_model, heads, dim) as a (d_model, heads * dim) matrix and bias."""
-        kernel = tf.convert_to_tensor(einsum_dense.kernel)
-        bias = tf.convert_to_tensor(einsum_dense.bias)
-        return tf.reshape(kernel, [self.d_model, -1]), tf.reshape(bias, [-1])
+        return decoder_weights(self.transformer, self.cache)
 
     # -- encoder side ---------------------------------------------------------
 
@@ -193,7 +129,7 @@ class IncrementalDecoder:
         for i, layer in enumerate(self.layers):
             mha = layer.cross_attention.mha
             for name, dense in (("k", mha.key_dense), ("v", mha.value_dense)):
-                kernel, bias = self._projection(dense)
+                kernel, bias = projection(dense, self.d_model)
                 projected = tf.einsum("rsd,dk->rsk", context, kernel) + bias
                 projected = tf.reshape(projected, [rows, -1, self.heads, self.key_dim])
                 state[f"cross_{name}{i}"] = tf.transpose(projected, [0, 2, 1, 3])
