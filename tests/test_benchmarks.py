@@ -107,3 +107,22 @@ def test_recipe_benchmark_smoke_records_plots_and_skips_what_is_done(tmp_path):
     # A rerun finds the configuration done and trains nothing.
     again = _run("recipe.py", *args)
     assert "+ " not in again and len(results.read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_classify_recipe_benchmark_smoke_records_and_skips_what_is_done(tmp_path):
+    import json
+
+    results = tmp_path / "classify_recipe.jsonl"
+    args = ("--smoke", "--data", "ko", "--configs", "tokenizer=sentencepiece", "--seeds", "0",
+            "--results", str(results))  # fmt: skip
+    out = _run("classify_recipe.py", *args, "--table")
+    assert out.startswith("Device: ")
+    (row,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert row["data"] == "ko" and row["config"] == "tokenizer=sentencepiece"
+    assert row["examples"] == 48 and 0 <= row["accuracy"] <= 1
+    # SentencePiece keeps Hangul syllables: pieces are more than the 4 reserved ones.
+    assert row["vocab"] > 100
+    assert "| ko | tokenizer=sentencepiece | 0 |" in out
+    again = _run("classify_recipe.py", *args)
+    assert len(again.strip().splitlines()) == 1 and len(results.read_text().splitlines()) == 1

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 from fresh_process import python_json
 
-from tftransformer.classification.serving_classifier import ExportClassifier, tokenize_texts
 from tftransformer.classification.metrics import f1_scores
 from tftransformer.classification.model import TransformerClassifier, classifier_loss_and_metrics
+from tftransformer.classification.serving_classifier import ExportClassifier, tokenize_texts
 from tftransformer.export import save_servable
 from tftransformer.runs.classify import ClassifySettings, build_text_tokenizer
 from tftransformer.tokenizers import load_tokenizers

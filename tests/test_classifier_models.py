@@ -12,11 +12,11 @@ import tensorflow as tf
 from fresh_process import python_json
 from test_classifier import KEYWORDS, synthetic
 
-from tftransformer.classification.serving_classifier import ExportClassifier, tokenize_texts
 from tftransformer.classification.linear import LinearClassifier, TfIdf, l2_for
 from tftransformer.classification.metrics import f1_scores
 from tftransformer.classification.model import classifier_loss_and_metrics
 from tftransformer.classification.recurrent import RecurrentClassifier
+from tftransformer.classification.serving_classifier import ExportClassifier, tokenize_texts
 from tftransformer.export import save_servable
 from tftransformer.runs.classify import ClassifySettings, build_text_tokenizer
 from tftransformer.tokenizers import load_tokenizers

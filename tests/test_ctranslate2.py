@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import copy_run
+from conftest import TINY, copy_run
 from decisive import decisive_rows
 
 from tftransformer import FastTranslator, Transformer, TransformerConfig
@@ -64,7 +64,7 @@ def _assert_same_greedy_ids(model, tokenizers, model_dir, sentences):
 def test_converted_weights_decode_the_same_greedy_ids(tokenizers, tmp_path):
     keras.utils.set_random_seed(3)
     model = Transformer.from_hparams(
-        TransformerConfig(num_layers=2, d_model=16, dff=32, num_heads=2),
+        TransformerConfig(**TINY),
         input_vocab_size=int(tokenizers.pt.get_vocab_size()),
         target_vocab_size=int(tokenizers.en.get_vocab_size()),
     )
@@ -109,7 +109,7 @@ def test_export_format_ctranslate2_float32_and_int8(tiny_run, tmp_path, capsys):
     translator = ctranslate2.Translator(str(run_dir / "export/ctranslate2/float32"), device="cpu")
     texts = translate(translator, run.tokenizers, [sentences[0], " \t", "", sentences[1]],
                       max_length=MAX_LENGTH)  # fmt: skip
-    expected = run.tokenizers.en.detokenize(tf.ragged.constant([exact[0], exact[1]], tf.int64)).numpy()
+    expected = run.tokenizers.en.detokenize(tf.ragged.constant(exact[:2], tf.int64)).numpy()
     assert texts == [expected[0].decode(), "", "", expected[1].decode()]
     assert texts[0] and texts[3]
     assert translate(translator, run.tokenizers, []) == []

@@ -90,7 +90,9 @@ def cli_flags() -> set[str]:
     return flags
 
 
-MARKER = re.compile(r"^<!-- example: (synopsis|not output \(.+\)|produced: (.+)|checked: (\S+)) -->$")
+MARKER = re.compile(
+    r"^<!-- example: (synopsis|not output \(.+\)|produced: (.+)|checked: (\S+)) -->$"
+)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)

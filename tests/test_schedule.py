@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import TINY_HPARAMS
 
 from tftransformer._files import RunError
@@ -210,6 +211,45 @@ def test_a_resumed_run_continues_the_same_learning_rate_curve_exactly(tmp_path):
     # The .keras file records the same schedule.
     model = keras.models.load_model(tmp_path / "cut" / "model.keras")
     assert model.optimizer.get_config()["learning_rate"]["config"]["total_steps"] == 9
+
+
+def test_step_time_planner_corrects_the_end_at_epoch_ends_from_all_inclusive_time():
+    now = [0.0]
+    clock = lambda: now[0]
+    settings = TrainSettings(epochs=100, max_time=600.0)
+    plan = plan_schedule(settings, steps_per_epoch=50)  # provisional: 5000 steps
+    schedule = plan.schedule(d_model=16)
+    budget = TrainingBudget(max_seconds=600.0, clock=clock)
+    recorded = []
+    planner = StepTimePlanner(schedule, plan, budget, settings, val_batches=5,
+                              steps_per_epoch=50, on_plan=recorded.append, clock=clock)  # fmt: skip
+
+    class Model:  # what the callback reads: the optimizer's step count
+        class optimizer:
+            iterations = tf.Variable(0, dtype=tf.int64)
+
+    planner.set_model(Model())
+    for step in range(1, 14):  # steps 3-13 at 0.5 s each, after 20 s of setup and tracing
+        Model.optimizer.iterations.assign(step)
+        now[0] = 20.0 + 0.5 * max(0, step - 3)
+        planner.on_train_batch_end(step - 1)
+    first = planner.plan
+    # 575 s left at 0.5 s per step plus a validation share of 5 / 50 / 3.
+    assert first.total_steps == 13 + int(575 / (0.5 * (1 + 5 / 50 / 3))) == 1125
+    # The first epoch ends at step 50 after 60 s of steps 3-50: validation and the backup
+    # made each step cost 1.2 s in all, so the end moves in: 50 + 510 s / (60 s / 47 steps).
+    Model.optimizer.iterations.assign(50)
+    now[0] = 20.0 + 60.0
+    planner.on_epoch_end(0)
+    second = planner.plan
+    assert second.total_steps == 50 + int(520 / (60.0 / 47)) == 457
+    assert second.warmup_steps == first.warmup_steps == 90  # only the decay changes
+    assert schedule.total_steps == 457 and recorded == [first, second]
+    assert "re-planned after epoch 1" in second.how and "with validation and backups" in second.how
+    # An end that moves by 2% or less is left alone.
+    Model.optimizer.iterations.assign(100)
+    now[0] = 20.0 + 60.0 * 97 / 47
+    assert planner.replan_at_epoch_end(2, 100, 60.0 / 47) is None and planner.plan == second
 
 
 def test_a_max_time_run_plans_from_its_measured_step_time_and_records_it(tmp_path):

@@ -14,17 +14,17 @@ from test_reliability_inputs import BAD_TEXTS, as_bytes, check_translations
 from test_reliability_serving import core_tensorflow_ops, graph_op_types, tf_text_serving_ops
 
 from tftransformer import TransformerClassifier
-from tftransformer.classification.serving_classifier import tokenize_texts
 from tftransformer.classification.metrics import f1_scores
 from tftransformer.classification.model import classifier_loss_and_metrics
+from tftransformer.classification.serving_classifier import tokenize_texts
 from tftransformer.cli import main
 from tftransformer.cli.common import as_line
 from tftransformer.corpus import load_corpus
 from tftransformer.runs.classify import ClassifySettings, build_text_tokenizer
-from tftransformer.runs.run import Run
 from tftransformer.runs.paths import RunDir
-from tftransformer.vocabularies.sentencepiece_model import build_sentencepiece_tokenizers
+from tftransformer.runs.run import Run
 from tftransformer.tokenizers import RESERVED_TOKENS, load_tokenizers, save_tokenizers
+from tftransformer.vocabularies.sentencepiece_model import build_sentencepiece_tokenizers
 
 KOREAN = "한국어를 공부합니다"  # "공부합니다": one 5-syllable word
 TEXTS = [

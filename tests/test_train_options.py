@@ -6,16 +6,17 @@ import shutil
 import keras
 import numpy as np
 import pytest
+from conftest import TINY_HPARAMS
 
 from tftransformer.cli import main
 from tftransformer.config import TransformerConfig
 from tftransformer.runs.average import average_run, epoch_checkpoints
-from tftransformer.runs.run import Run
 from tftransformer.runs.paths import RunDir, RunError
+from tftransformer.runs.run import Run
 from tftransformer.runs.train import TrainSettings, build_model, check_same_run, train_run
 from tftransformer.training import MaskedLoss, masked_loss
 
-TINY_HP = TransformerConfig(num_layers=1, d_model=16, dff=32, num_heads=2, dropout_rate=0.0)
+TINY_HP = TransformerConfig(**TINY_HPARAMS, dropout_rate=0.0)
 
 
 class _Vocab:

@@ -16,8 +16,8 @@ from tftransformer import FastTranslator
 from tftransformer.cli import main
 from tftransformer.corpus import load_corpus
 from tftransformer.data import MAX_TOKENS
-from tftransformer.runs.run import Run
 from tftransformer.runs.paths import RunDir
+from tftransformer.runs.run import Run
 from tftransformer.runs.train import TrainSettings, train_run
 from tftransformer.runs.translate import translate_all
 from tftransformer.translator import Translator, make_translate_fn

@@ -29,12 +29,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tftransformer import TransformerClassifier  # noqa: E402
-from tftransformer.classification.serving_classifier import tokenize_texts  # noqa: E402
 from tftransformer.classification.labelled import LabelVocab, read_labelled  # noqa: E402
 from tftransformer.classification.linear import LinearClassifier, l2_for  # noqa: E402
 from tftransformer.classification.metrics import f1_scores  # noqa: E402
 from tftransformer.classification.model import classifier_loss_and_metrics  # noqa: E402
 from tftransformer.classification.recurrent import RecurrentClassifier  # noqa: E402
+from tftransformer.classification.serving_classifier import tokenize_texts  # noqa: E402
 from tftransformer.classification.thresholds import choose_thresholds  # noqa: E402
 from tftransformer.corpus import CorpusError  # noqa: E402
 from tftransformer.plotting import plot_history  # noqa: E402
