@@ -84,6 +84,8 @@ def run_one(config: dict, work: Path, smoke: bool) -> dict:
     done = subprocess.run(command, capture_output=True, text=True,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
     row = {**config, "seconds_total": round(time.monotonic() - start, 1), "status": done.returncode}
+    if out.exists():  # what the user would have read, kept beside the run
+        (out / "train.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     row.update(parse_output(done.stdout + done.stderr))
     if done.returncode and not row["collapsed"]:
         row["error"] = (done.stderr.strip().splitlines() or ["?"])[-1]
