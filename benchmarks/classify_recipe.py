@@ -39,7 +39,7 @@ DATA = {
     "ko": dict(data=f"tsv:{HERE / 'data' / 'ko_topics'}", side="en", mode="multiclass"),
 }
 FIELDS = {"tokenizer": str, "learning_rate": float, "warmup_epochs": float, "vocab_size": int,
-          "epochs": int, "model": str}  # fmt: skip
+          "epochs": int, "batch_size": int, "model": str}  # fmt: skip
 
 
 def parse_config(text: str) -> dict:

@@ -126,4 +126,4 @@ def test_export_flag_mismatches_are_named(tiny_run, tmp_path, capsys):
     assert main(["export", str(run_dir), "--format", "ctranslate2", "--version", "2"]) == 2
     assert "--version is for --format savedmodel" in capsys.readouterr().err
     assert main(["export", str(run_dir), "--quantization", "int8"]) == 2
-    assert "--quantization is for --format ctranslate2" in capsys.readouterr().err
+    assert "--quantization int8 is not for --format savedmodel" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from tftransformer.cli.common import (
+    UsageError,
     add_beam_options,
     as_line,
     input_lines,
@@ -65,6 +66,13 @@ def add_parsers(commands) -> None:
     translate.add_argument("run", help="run directory")
     translate.add_argument("text", nargs="*", help="Portuguese sentences (default: stdin)")
     translate.add_argument("--max-length", type=positive_int, default=MAX_TOKENS)
+    translate.add_argument(
+        "--engine",
+        choices=("tensorflow", "litert"),
+        default="tensorflow",
+        help="litert: greedy translation by RUN/export/litert/float32/translator.tflite "
+        "(export --format litert first) on the LiteRT interpreter",
+    )
     add_decode_options(translate)
     translate.set_defaults(handler=cmd_translate)
 
@@ -89,21 +97,24 @@ def add_parsers(commands) -> None:
 
     export = commands.add_parser(
         "export",
-        help="SavedModel for TF Serving: RUN/export/translator/N/ (or a CTranslate2 model)",
+        help="SavedModel for TF Serving: RUN/export/translator/N/ (or CTranslate2, LiteRT)",
     )
     export.add_argument("run", help="run directory")
     export.add_argument(
         "--format",
-        choices=("savedmodel", "ctranslate2"),
+        choices=("savedmodel", "ctranslate2", "litert"),
         default="savedmodel",
         help="savedmodel (default): TF Serving, tokenizers inside; ctranslate2: "
-        "RUN/export/ctranslate2/QUANTIZATION/, weights converted exactly (pip install ctranslate2)",
+        "RUN/export/ctranslate2/QUANTIZATION/, weights converted exactly (pip install "
+        "ctranslate2); litert: RUN/export/litert/QUANTIZATION/translator.tflite, on-device, "
+        "tokenizers inside (SentencePiece runs; pip install ai-edge-litert to run it)",
     )
     export.add_argument(
         "--quantization",
-        choices=("float32", "int8"),
+        choices=("float32", "int8", "dynamic-int8"),
         default="float32",
-        help="ctranslate2: float32 (exact) or int8 weights (default float32)",
+        help="ctranslate2: float32 (exact) or int8 weights; litert: float32 or dynamic-int8 "
+        "(default float32)",
     )
     export.add_argument("--version", type=positive_int, help="default: next free version")
     add_beam_options(export)  # for the `beam_search` signature
@@ -114,8 +125,19 @@ def cmd_translate(args):
     from tftransformer.runs.run import Run
     from tftransformer.runs.translate import translate_run
 
-    run = Run(args.run)
     sentences = input_lines(args.text)  # never fails on bytes that are not UTF-8
+    if args.engine == "litert":
+        from tftransformer.runs.paths import RunDir
+        from tftransformer.runs.translate import translate_litert
+
+        if args.decode != "greedy":
+            raise UsageError("--engine litert decodes greedily only (no --decode beam/tutorial)")
+        if args.max_length != MAX_TOKENS:
+            raise UsageError("--max-length is fixed in the LiteRT file (the run's max_tokens)")
+        for line in translate_litert(RunDir(args.run), sentences):
+            print(as_line(line), flush=True)
+        return 0
+    run = Run(args.run)
     progress = progress_bar() if len(sentences) > 10 else None
     translations = translate_run(run, sentences, args.max_length, args.batch_size,
                                  progress=progress, **decode_options(args))  # fmt: skip

@@ -1,9 +1,11 @@
-"""The export job: a trained run as a SavedModel for TF Serving, or a CTranslate2 model.
+"""The export job: a trained run as a SavedModel for TF Serving, a CTranslate2 model, or a
+LiteRT file for on-device use.
 
 `export_run(run, format, ...)` picks the format and writes under `RUN/export/`:
-`translator/<N>/` (TF Serving's layout, `--format savedmodel`) or
-`ctranslate2/<quantization>/` (`--format ctranslate2`). An option that belongs to the
-other format is refused with a `RunError` naming it.
+`translator/<N>/` (TF Serving's layout, `--format savedmodel`),
+`ctranslate2/<quantization>/` (`--format ctranslate2`) or
+`litert/<quantization>/translator.tflite` (`--format litert`). An option that belongs to
+another format is refused with a `RunError` naming it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from pathlib import Path
 from tftransformer._files import RunError
 from tftransformer.inference.search import DEFAULT_ALPHA, DEFAULT_BEAM_SIZE
 
-FORMATS = ("savedmodel", "ctranslate2")
+FORMATS = ("savedmodel", "ctranslate2", "litert")
+QUANTIZATIONS = {"savedmodel": ("float32",), "ctranslate2": ("float32", "int8"),
+                 "litert": ("float32", "dynamic-int8")}  # fmt: skip
+LITERT_FILE = "translator.tflite"
+
+
+def litert_path(run_dir, quantization="float32") -> Path:
+    """Where `export --format litert` writes a run's `.tflite` file (`run_dir`: a `RunDir`)."""
+    return run_dir.export_root("litert") / quantization / LITERT_FILE
 
 
 def export_run(run, format="savedmodel", *, quantization="float32", version=None,
@@ -21,19 +31,27 @@ def export_run(run, format="savedmodel", *, quantization="float32", version=None
     """Export `run` (a `runs.run.Run`); the directory written."""
     if format not in FORMATS:
         raise RunError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if quantization not in QUANTIZATIONS[format]:
+        raise RunError(f"--quantization {quantization} is not for --format {format} "
+                       f"(it takes {', '.join(QUANTIZATIONS[format])})")  # fmt: skip
+    if format != "savedmodel" and version is not None:
+        raise RunError("--version is for --format savedmodel (TF Serving's layout)")
+    if format == "litert":
+        from tftransformer.inference.litert import LiteRTError, convert_litert
+
+        try:
+            return convert_litert(run, litert_path(run.dir, quantization), quantization)
+        except LiteRTError as error:
+            raise RunError(f"--format litert: {error}") from None
     if format == "ctranslate2":
         from tftransformer.inference.ctranslate2_converter import ConversionError, convert
 
-        if version is not None:
-            raise RunError("--version is for --format savedmodel (TF Serving's layout)")
         try:
             return convert(run.model, run.tokenizers,
                            run.dir.export_root("ctranslate2") / quantization,
                            quantization)  # fmt: skip
         except ConversionError as error:
             raise RunError(f"--format ctranslate2: {error}") from None
-    if quantization != "float32":
-        raise RunError("--quantization is for --format ctranslate2")
     from tftransformer.inference.serving_translator import export_translator
 
     return export_translator(run.translator(), run.dir.export_root("translator"), version,

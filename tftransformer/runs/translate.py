@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tftransformer._files import RunError
 from tftransformer.corpus import Example, load_corpus
 from tftransformer.data import MAX_TOKENS
 from tftransformer.inference.fast_translator import FastTranslator
@@ -138,6 +139,23 @@ def evaluate_run(run, corpus=None, split="test", limit=None, progress=None, **de
     return evaluate_split(run.model, run.tokenizers, corpus or run.settings.corpus, split,
                           limit=limit, progress=progress, max_tokens=run.max_tokens,
                           **decode_options)  # fmt: skip
+
+
+def translate_litert(run_dir, sentences, quantization="float32") -> list[str]:
+    """`translate --engine litert`: `sentences` translated by the run's exported `.tflite`
+    file (`RUN/export/litert/<quantization>/translator.tflite`) on the LiteRT interpreter;
+    the model itself is not loaded. `run_dir` is a `RunDir`."""
+    from tftransformer.inference.litert import LiteRTError, LiteRTTranslator
+    from tftransformer.runs.export import litert_path
+
+    path = litert_path(run_dir, quantization)
+    if not path.is_file():
+        raise RunError(f"{path}: no LiteRT export yet; run `tftransformer export "
+                       f"{run_dir.path} --format litert` first")  # fmt: skip
+    try:
+        return LiteRTTranslator(path).translate(sentences)
+    except LiteRTError as error:
+        raise RunError(str(error)) from None
 
 
 def print_examples(rows, hypotheses):
