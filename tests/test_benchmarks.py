@@ -126,3 +126,20 @@ def test_classify_recipe_benchmark_smoke_records_and_skips_what_is_done(tmp_path
     assert "| ko | tokenizer=sentencepiece | 0 |" in out
     again = _run("classify_recipe.py", *args)
     assert len(again.strip().splitlines()) == 1 and len(results.read_text().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_on_device_benchmark_smoke_prints_every_engine(tiny_run, tmp_path):
+    pytest.importorskip("ctranslate2")
+    pytest.importorskip("ai_edge_litert")
+    from conftest import copy_run
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    out = _run("on_device.py", str(run), "--smoke")
+    lines = out.splitlines()
+    assert lines[0].startswith("Device: ")
+    rows = {line.split("  ")[0].strip(): line for line in lines if line[:1].isalpha()}
+    for engine in ("tensorflow", "ctranslate2 f32", "ctranslate2 int8", "litert f32",
+                   "litert int8"):  # fmt: skip
+        assert engine in rows and "failed" not in rows[engine], out
+    assert (run / "export" / "litert" / "dynamic-int8" / "translator.tflite").exists()
