@@ -10,7 +10,8 @@ invocation, each engine in its own child process (so peak memory is its own):
                     inside, on the `ai-edge-litert` interpreter, one thread;
   litert int8       `export --format litert --quantization dynamic-int8`.
 
-For each: the model file's size; latency for 1 sentence (mean over the first 16
+For each: the model's size (TensorFlow: its float32 weights; the others: their
+model file); latency for 1 sentence (mean over the first 16
 test sentences, one call each) and for 32 sentences (one call for TensorFlow and
 CTranslate2, which batch; 32 calls for LiteRT, whose file takes one sentence); the
 child's peak resident memory above what it held before the engine loaded (with
@@ -56,7 +57,8 @@ def _translator(engine, run_dir):
         run = Run(run_dir)
         translate = make_batch_translator(run.tokenizers, run.model, max_length=run.max_tokens,
                                           max_input_tokens=run.max_tokens)  # fmt: skip
-        return translate, [Path(run_dir) / "model.keras"]
+        return translate, run.model.count_params() * 4  # float32 weights (model.keras also
+        # holds the optimizer's state)
     kind, precision = engine.split()
     if kind == "ctranslate2":
         import ctranslate2
@@ -103,10 +105,14 @@ def child(engine, run_dir, corpus, limit):
     # which every engine here imports for its tokenizers or scoring, is left out).
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kb
     print(json.dumps({"engine": engine, "ms_per_sentence": round(1000 * one, 1),
-                      "s_per_32": round(batch, 3), "mb": round(sum(f.stat().st_size
-                                                                   for f in files) / 2**20, 1),
+                      "s_per_32": round(batch, 3), "mb": round(_size(files) / 2**20, 1),
                       "peak_mb": round(peak_kb / 1024), "bleu": scores["bleu"],
                       "chrf": scores["chrf"], "first": hypotheses[:2]}))  # fmt: skip
+
+
+def _size(files) -> int:
+    """Bytes: a list of files' sizes, or a byte count as is."""
+    return files if isinstance(files, int) else sum(f.stat().st_size for f in files)
 
 
 def _rss_kb() -> int:
