@@ -179,3 +179,10 @@ def test_f1_scores_hand_computed():
     assert scores["macro_f1"] == pytest.approx(0.75)
     assert scores["micro_f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))
     assert json.dumps(scores)
+
+
+def test_classify_defaults_to_sentencepiece_and_old_runs_read_as_wordpiece():
+    assert ClassifySettings().tokenizer == "sentencepiece"
+    old = ClassifySettings().to_json()
+    old.pop("tokenizer")  # a config.json from before the setting: WordPiece, the default then
+    assert ClassifySettings.from_json(old, "config.json").tokenizer == "wordpiece"

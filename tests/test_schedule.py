@@ -114,7 +114,11 @@ def test_the_tutorial_recipe_is_the_tutorials_training_exactly():
     chosen = recipe_settings(args)
     assert chosen == dict(tokenizer="wordpiece", bucket=False, tokens_per_batch=None,
                           batch_size=64, mixed_precision=None, schedule="tutorial",
-                          warmup_steps=4000, keep="last")  # fmt: skip
+                          warmup_steps=4000, keep="last", label_smoothing=0.0,
+                          hparams=TransformerConfig())  # fmt: skip
+    # The tutorial's model: its sizes and dropout (TransformerConfig's defaults are the
+    # tutorial's "Hyperparameters"), no label smoothing.
+    assert chosen["hparams"].dropout_rate == 0.1 and TransformerConfig().num_layers == 4
     settings = TrainSettings(**chosen)
     optimizer = run_optimizer(settings)
     tutorial = CustomSchedule(settings.hparams.d_model, 4000)
@@ -127,8 +131,10 @@ def test_the_tutorial_recipe_is_the_tutorials_training_exactly():
     np.testing.assert_array_equal(rates(ours, steps), rates(tutorial, steps))
     assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.9, 0.98, 1e-9)
     # A flag given beside the recipe still wins.
-    args = build_parser().parse_args(["train", "--recipe", "tutorial", "--bucket"])
+    args = build_parser().parse_args(["train", "--recipe", "tutorial", "--bucket",
+                                      "--dropout-rate", "0.2"])  # fmt: skip
     assert recipe_settings(args)["bucket"] is True
+    assert recipe_settings(args)["hparams"].dropout_rate == 0.2
 
 
 def test_defaults_without_a_recipe_are_the_settings_defaults():
@@ -136,6 +142,9 @@ def test_defaults_without_a_recipe_are_the_settings_defaults():
     defaults = TrainSettings()
     assert chosen == {name: getattr(defaults, name) for name in chosen}
     assert chosen["schedule"] == "auto" and chosen["keep"] == "best"
+    assert chosen["label_smoothing"] == 0.1 and chosen["hparams"].dropout_rate == 0.3
+    assert chosen["batch_size"] == 32
+    assert chosen["hparams"] == TransformerConfig(dropout_rate=0.3)  # the tutorial's sizes
 
 
 def test_a_config_from_before_the_schedule_setting_reads_as_it_was_trained():
@@ -146,6 +155,7 @@ def test_a_config_from_before_the_schedule_setting_reads_as_it_was_trained():
                        "dropout_rate": 0.1}}  # fmt: skip
     settings = TrainSettings.from_json(old)
     assert (settings.schedule, settings.warmup_steps, settings.keep) == ("tutorial", 4000, "last")
+    assert settings.label_smoothing == 0.0 and settings.hparams.dropout_rate == 0.1
     schedule = plan_schedule(settings, steps_per_epoch=56).schedule(128)
     assert schedule.get_config() == {"d_model": 128, "warmup_steps": 4000}
     # ... and one from before the warm-up setting too (the tutorial's 4000).

@@ -111,10 +111,13 @@ def test_fp16_uses_loss_scaling_and_round_trips(rng, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_default_settings_build_the_tutorials_training(rng):
-    model = build_model(TrainSettings(hparams=TINY_HP), _Sizes)
+def test_tutorial_settings_build_the_tutorials_training(rng):
+    model = build_model(TrainSettings(hparams=TINY_HP, label_smoothing=0.0), _Sizes)
     assert model.loss is masked_loss and model.jit_compile is False
     assert model.encoder.compute_dtype == "float32"
+    # The default recipe smooths labels (0.1), through the masked smoothed loss.
+    smoothed = build_model(TrainSettings(hparams=TINY_HP), _Sizes).loss
+    assert isinstance(smoothed, MaskedLoss) and smoothed.label_smoothing == 0.1
 
 
 def test_old_config_without_the_new_options_still_loads():
@@ -122,7 +125,8 @@ def test_old_config_without_the_new_options_still_loads():
     for name in ("tokens_per_batch", "mixed_precision", "jit_compile", "label_smoothing",
                  "strategy"):  # fmt: skip
         old.pop(name)
-    assert TrainSettings.from_json(old) == TrainSettings()
+    # A run from before label smoothing was a setting trained without it (0, today 0.1).
+    assert TrainSettings.from_json(old) == TrainSettings(label_smoothing=0.0)
     # A run from before the `tokenizer` setting was WordPiece, the default then (it is
     # SentencePiece now): it still decodes with WordPiece, and a rerun must keep it.
     old.pop("tokenizer")
@@ -136,7 +140,7 @@ def test_resume_may_change_strategy_and_jit_but_not_precision():
     with pytest.raises(RunError, match="mixed_precision=None, not 'bf16'"):
         check_same_run(stored, TrainSettings(mixed_precision="bf16"), "c.json")
     with pytest.raises(RunError, match="label_smoothing"):
-        check_same_run(stored, TrainSettings(label_smoothing=0.1), "c.json")
+        check_same_run(stored, TrainSettings(label_smoothing=0.2), "c.json")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """End to end on a tiny config: train, translate, evaluate, plot, export, resume."""
 
+import dataclasses
 import io
 import json
 import os
@@ -254,7 +255,7 @@ print(json.dumps(texts + [t.decode() for t in beam.numpy()]))
 def test_interrupted_training_resumes_where_it_stopped(tmp_path, capsys):
     out = tmp_path / "resume"
     settings = TrainSettings(epochs=3, batch_size=8, limit=24, warmup_steps=10)
-    settings.hparams = settings.hparams.__class__(**TINY_HPARAMS)
+    settings.hparams = dataclasses.replace(settings.hparams, **TINY_HPARAMS)  # default dropout
     with pytest.raises(KeyboardInterrupt):
         train_run(out, settings, verbose=0, save_every=2, extra_callbacks=[InterruptAt(1, 2)])
     backup = json.loads((out / "checkpoints" / "backup" / "meta.json").read_text())

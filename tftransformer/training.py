@@ -101,8 +101,8 @@ def _global_count(count):
 class MaskedLoss(keras.losses.Loss):
     """`masked_loss` with optional label smoothing, exact under `tf.distribute`.
 
-    Deviation from tutorial (opt-in, used only with `--label-smoothing` or a
-    multi-replica strategy; otherwise training uses `masked_loss`):
+    Deviation from tutorial (used with label smoothing, which `train` now does by
+    default (0.1), or a multi-replica strategy; otherwise training uses `masked_loss`):
 
     - Label smoothing as in the paper (eps_ls = 0.1 there): the target
       distribution is `(1 - eps) * one_hot + eps / vocab`, so the per-token
@@ -120,7 +120,8 @@ class MaskedLoss(keras.losses.Loss):
         label_smoothing: eps in [0, 1); default 0 (no smoothing).
     """
 
-    # Deviation from tutorial (opt-in): label smoothing and a global-batch token mean.
+    # Deviation from tutorial (train's default; --recipe tutorial: off): label smoothing and
+    # a global-batch token mean.
     def __init__(self, *, label_smoothing=0.0, name="masked_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         label_smoothing = float(label_smoothing)

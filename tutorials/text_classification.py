@@ -90,7 +90,9 @@ val = [e for e in val if e.labels[0] in vocab.index]
 print(len(train), "Training sequences")
 print(len(val), "Validation sequences")
 
-settings = ClassifySettings(max_tokens=200, min_token_count=2)
+# The tutorials keep the Subword tokenizers guide's WordPiece (`classify train` defaults to
+# SentencePiece: docs/classification.md).
+settings = ClassifySettings(max_tokens=200, min_token_count=2, tokenizer="wordpiece")
 build_text_tokenizer([e.text for e in train], settings, OUT / "tokenizer")
 tokenizer = load_tokenizers(OUT / "tokenizer").text
 x_train = tokenize_texts(tokenizer, tf.constant([e.text for e in train]), settings.max_tokens)

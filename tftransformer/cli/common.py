@@ -46,20 +46,28 @@ def non_negative_float(text):
     return value
 
 
-def add_hparam_flags(parser: argparse.ArgumentParser) -> None:
-    """One `--flag` per `TransformerConfig` field, defaulting to the tutorial's."""
+def add_hparam_flags(parser: argparse.ArgumentParser, recipe_defaults=None) -> None:
+    """One `--flag` per `TransformerConfig` field, defaulting to the tutorial's.
+
+    `recipe_defaults` maps a field to the help text of a default a recipe chooses; such a
+    flag's parser default is None ("not given"), for `--recipe` to fill in.
+    """
+    recipe_defaults = recipe_defaults or {}
     group = parser.add_argument_group("model hyperparameters (tutorial defaults)")
     for field in dataclasses.fields(TransformerConfig):
+        chosen = field.name in recipe_defaults
         group.add_argument(
             "--" + field.name.replace("_", "-"),
             type=float if field.type in (float, "float") else int,
-            default=field.default,
-            help=f"default {field.default}",
+            default=None if chosen else field.default,
+            help=recipe_defaults[field.name] if chosen else f"default {field.default}",
         )
 
 
-def hparams_from_args(args: argparse.Namespace) -> TransformerConfig:
+def hparams_from_args(args: argparse.Namespace, **chosen) -> TransformerConfig:
+    """The `TransformerConfig` the flags give; `chosen` fills fields the recipe decides."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransformerConfig)}
+    values.update(chosen)
     try:
         return TransformerConfig(**values)
     except ValueError as error:

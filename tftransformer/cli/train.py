@@ -92,8 +92,8 @@ def add_train_options(train) -> None:
     group.add_argument(
         "--label-smoothing",
         type=_smoothing,
-        default=0.0,
-        help="masked label smoothing, as in the paper (0.1 there; default 0)",
+        help="masked label smoothing, as in the paper (default 0.1, measured; --recipe "
+        "tutorial: 0)",
     )
     group.add_argument(
         "--strategy",
@@ -117,12 +117,17 @@ def recipe_settings(args) -> dict:
         chosen[name] = given if given is not None else recipe.get(name, getattr(defaults, name))
     if chosen["mixed_precision"] == "float32":
         chosen["mixed_precision"] = None
+    # The dropout rate is a model hyperparameter (`--dropout-rate`), set by the recipe too.
+    dropout = args.dropout_rate
+    if dropout is None:
+        dropout = recipe.get("dropout_rate", defaults.hparams.dropout_rate)
+    chosen["hparams"] = hparams_from_args(args, dropout_rate=dropout)
     return chosen
 
 
 # The flags `--recipe` sets (their parser default is None: "not given").
 RECIPE_FLAGS = ("tokenizer", "bucket", "tokens_per_batch", "batch_size", "mixed_precision",
-                "schedule", "warmup_steps", "keep")  # fmt: skip
+                "schedule", "warmup_steps", "keep", "label_smoothing")  # fmt: skip
 
 
 def add_recipe_options(train) -> None:
@@ -202,11 +207,9 @@ def _cmd_train(args):
         peak_rate=args.peak_rate,
         seed=args.seed,
         limit=args.limit,
-        hparams=hparams_from_args(args),
         max_time=args.max_time,
         max_steps=args.max_steps,
         jit_compile=args.jit_compile,
-        label_smoothing=args.label_smoothing,
         strategy=args.strategy,
         **recipe_settings(args),
     )
@@ -240,7 +243,8 @@ def add_parsers(commands) -> None:
     train.add_argument("--out", default="runs/pt_en", help="run directory (default runs/pt_en)")
     train.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS)
     train.add_argument("--batch-size", type=positive_int,
-                       help=f"sentences per batch (default {defaults.batch_size})")  # fmt: skip
+                       help=f"sentences per batch (default {defaults.batch_size}, measured; "
+                            "--recipe tutorial: the tutorial's 64)")  # fmt: skip
     train.add_argument("--max-tokens", type=positive_int, default=defaults.max_tokens)
     add_tokenizer_options(train, defaults)
     train.add_argument(
@@ -268,7 +272,8 @@ def add_parsers(commands) -> None:
         type=positive_int,
         help="also back up for resuming every N steps (default: at each epoch end only)",
     )
-    add_hparam_flags(train)
+    add_hparam_flags(train, recipe_defaults={
+        "dropout_rate": "default 0.3, measured (--recipe tutorial: the tutorial's 0.1)"})
     add_train_options(train)
     add_recipe_options(train)
     add_budget_options(train)

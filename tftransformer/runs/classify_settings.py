@@ -50,7 +50,11 @@ class ClassifySettings:
     max_tokens: int = MAX_TOKENS
     vocab_size: int = VOCAB_SIZE
     min_token_count: int = MIN_TOKEN_COUNT
-    tokenizer: str = "wordpiece"  # or "sentencepiece" (runs from before are WordPiece)
+    # "sentencepiece" (cased, any script) or "wordpiece" (the tutorial's: lower-cased, accents
+    # stripped, Hangul decomposed into jamo). Chosen by measurement (docs/classification.md,
+    # "Which tokenizer"): SentencePiece scored higher on the embedded tags and on a small
+    # Korean task, seeds 0-2. Runs from before this default are WordPiece (`from_json`).
+    tokenizer: str = "sentencepiece"
     rnn_layers: int = 1
     rnn_units: int = 128
     bidirectional: bool = False
@@ -93,6 +97,7 @@ class ClassifySettings:
         if data.pop("kind", None) != "classifier":
             raise RunError(f'{source}: not a classifier run (no "kind": "classifier")')
         data.pop("tftransformer_version", None)
+        data.setdefault("tokenizer", "wordpiece")  # the default before SentencePiece
         try:
             hparams = TransformerConfig.from_dict(data.pop("hparams", {}))
             settings = cls(**data, hparams=hparams)

@@ -32,7 +32,8 @@ def _name(field, source):
 RECIPES = {
     "default": {},
     "tutorial": dict(tokenizer="wordpiece", bucket=False, tokens_per_batch=None, batch_size=64,
-                     mixed_precision=None, schedule="tutorial", warmup_steps=4000, keep="last"),
+                     mixed_precision=None, schedule="tutorial", warmup_steps=4000, keep="last",
+                     dropout_rate=0.1, label_smoothing=0.0),
 }  # fmt: skip
 
 # The subword tokenizer kinds a run can be trained with (see `runs.train.prepare_tokenizers`).
