@@ -22,6 +22,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tftransformer._building import KERAS_HOOKS_PATCHED, fit_under_multiworker  # noqa: F401
 from tftransformer._files import RunError
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -92,34 +93,12 @@ def worker_out(out, strategy_name: str) -> Path:
     return Path(out) if index == 0 else Path(out) / "workers" / f"worker-{index}"
 
 
-# The private Keras hooks `prepare_fit` relies on (tests check they still exist).
-KERAS_HOOKS_PATCHED = ("_symbolic_build", "_maybe_symbolic_build", "train_step", "test_step")
-
-
 def prepare_fit(model, strategy, dataset) -> None:
-    """Work around two Keras 3 (3.15) failures of `fit` under `MultiWorkerMirroredStrategy`.
-
-    1. Before training, Keras builds the compiled loss and metrics from one
-       batch of the *distributed* iterator, averaged with `strategy.reduce`,
-       which the multi-worker strategy cannot do for per-replica inputs: here
-       that build is done once from one local batch, and Keras' is skipped.
-    2. After each step Keras reduces the logs across workers with
-       `strategy.reduce("MEAN", value, axis=0)`, which fails for the scalar
-       loss and metrics: here the steps return them as shape `(1,)`, which
-       that reduction turns back into the (same) scalar.
-    """
+    """Work around two Keras 3 (3.15) failures of `fit` under `MultiWorkerMirroredStrategy`
+    (`tftransformer._building.fit_under_multiworker`, which says what and how); other
+    strategies are left alone."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return
     local_batch = next(iter(dataset.take(1)))
     with strategy.scope():
-        model._symbolic_build(data_batch=local_batch)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-
-    def vector_logs(step):
-        def wrapped(data):
-            return {key: tf.reshape(value, [1]) for key, value in step(data).items()}
-
-        return wrapped
-
-    model.train_step = vector_logs(model.train_step)
-    model.test_step = vector_logs(model.test_step)
+        fit_under_multiworker(model, local_batch)
