@@ -120,6 +120,10 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+# The default recipe's settings before 2026-12-06 (rows that ran then say so in `extra`).
+PREVIOUS_DEFAULT = "--dropout-rate 0.1 --label-smoothing 0 --batch-size 64"
+
+
 def plot(rows, path: Path) -> None:
     import matplotlib
 
@@ -127,15 +131,21 @@ def plot(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for recipe in sorted({r["recipe"] for r in rows}):
-        mine = [r for r in rows if r["recipe"] == recipe and "bleu" in r and not r.get("extra")]
+    lines = [(recipe, "") for recipe in sorted({r["recipe"] for r in rows})]
+    lines.append(("default", PREVIOUS_DEFAULT))
+    for recipe, extra in lines:
+        mine = [r for r in rows if r["recipe"] == recipe and "bleu" in r
+                and r.get("extra", "") == extra]  # fmt: skip
+        if not mine:
+            continue
         by_budget = {}
         for r in mine:
             by_budget.setdefault(r["budget"], []).append(r)
         mean = lambda rs, field: sum(x[field] for x in rs) / len(rs)
         points = sorted((mean(rs, "train_seconds") / 60, mean(rs, "bleu"))
                         for rs in by_budget.values())  # fmt: skip
-        line = ax.plot(*zip(*points, strict=True), marker="o", label=f"--recipe {recipe} (mean)")
+        label = f"--recipe {recipe}" + (" before 2026-12-06" if extra else "") + " (mean)"
+        line = ax.plot(*zip(*points, strict=True), marker="o", label=label)
         ax.scatter([r["train_seconds"] / 60 for r in mine], [r["bleu"] for r in mine],
                    color=line[0].get_color(), alpha=0.4, s=12)  # fmt: skip
     ax.set_xlabel("training minutes (as the runs ran: see the docs)")
