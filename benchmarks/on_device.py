@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -86,7 +85,8 @@ def child(engine, run_dir, corpus, limit):
     from tftransformer.runs.scoring import published_scores
 
     sentences, references = _sentences(corpus, limit)
-    baseline_kb = _rss_kb()
+    baseline_kb = _rss_kb("VmRSS")
+    _reset_peak()
     translate, files = _translator(engine, run_dir)
     singles = sentences[:16]
     for sentence in singles:  # warm-up: tracing and compiling every shape timed below
@@ -103,7 +103,7 @@ def child(engine, run_dir, corpus, limit):
     scores = published_scores(hypotheses, references)
     # Peak memory above what the process held before the engine loaded (TensorFlow itself,
     # which every engine here imports for its tokenizers or scoring, is left out).
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kb
+    peak_kb = _rss_kb("VmHWM") - baseline_kb
     print(json.dumps({"engine": engine, "ms_per_sentence": round(1000 * one, 1),
                       "s_per_32": round(batch, 3), "mb": round(_size(files) / 2**20, 1),
                       "peak_mb": round(peak_kb / 1024), "bleu": scores["bleu"],
@@ -115,12 +115,21 @@ def _size(files) -> int:
     return files if isinstance(files, int) else sum(f.stat().st_size for f in files)
 
 
-def _rss_kb() -> int:
-    """The process's resident memory now (Linux), in kB."""
+def _rss_kb(field) -> int:
+    """The process's resident memory (Linux), in kB: now (`VmRSS`) or its peak (`VmHWM`)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def _reset_peak() -> None:
+    """Start the peak (`VmHWM`) afresh from the current resident memory (Linux >= 4.0; where
+    that is not allowed, the peak counts from the process's start)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 def export_all(run_dir):
