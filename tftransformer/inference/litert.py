@@ -72,11 +72,13 @@ def _module(tokenizer_models, model, max_tokens, max_length):
 
         @tf.function(input_signature=[tf.TensorSpec([1], tf.string, name="sentence")])
         def translate(self, sentence):
-            pieces = self.pt.tokenize(sentence).flat_values[: max_tokens - 2]
+            pieces = self.pt.tokenize(sentence).flat_values
             # Nothing but word boundaries (or nothing): no decoding step runs.
             spaces = tf.equal(pieces[:, tf.newaxis], tf.constant(self.space_ids)[tf.newaxis, :])
             blank = tf.reduce_all(tf.reduce_any(spaces, axis=1))
+            # Framed, then trimmed to the run's max_tokens, as in training and FastTranslator.
             context = tf.concat([[START_ID], tf.cast(pieces, tf.int64), [END_ID]], axis=0)
+            context = context[:max_tokens]
             state = self.decoder.start(context[tf.newaxis, :], max_length)
             weights = self.decoder.weights()
             ids = tf.concat([tf.fill([1, 1], tf.constant(START_ID, tf.int64)),
