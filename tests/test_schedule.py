@@ -88,16 +88,26 @@ def test_replan_changes_the_curve_without_a_new_schedule():
         schedule.replan(40, 40)
 
 
-def test_step_time_planner_fits_the_end_to_the_time_left():
+def _planner(max_time, steps_per_epoch, val_batches):
+    """A `StepTimePlanner` for 100 epochs under `max_time` seconds, on a fake clock.
+
+    Returns (now: the clock's one-element list to set, schedule, recorded plans, planner).
+    """
     now = [0.0]
     clock = lambda: now[0]
-    settings = TrainSettings(epochs=100, max_time=130.0)
-    plan = plan_schedule(settings, steps_per_epoch=10)  # provisional: 1000 steps
+    settings = TrainSettings(epochs=100, max_time=max_time)
+    plan = plan_schedule(settings, steps_per_epoch=steps_per_epoch)  # provisional: 100 epochs
     schedule = plan.schedule(d_model=16)
-    budget = TrainingBudget(max_seconds=130.0, clock=clock)
+    budget = TrainingBudget(max_seconds=max_time, clock=clock)
     recorded = []
-    planner = StepTimePlanner(schedule, plan, budget, settings, val_batches=3,
-                              steps_per_epoch=10, on_plan=recorded.append)  # fmt: skip
+    planner = StepTimePlanner(schedule, plan, budget, settings, val_batches=val_batches,
+                              steps_per_epoch=steps_per_epoch, on_plan=recorded.append,
+                              clock=clock)  # fmt: skip
+    return now, schedule, recorded, planner
+
+
+def test_step_time_planner_fits_the_end_to_the_time_left():
+    now, schedule, recorded, planner = _planner(130.0, steps_per_epoch=10, val_batches=3)
     now[0] = 30.0  # 30 s gone (tokenizers, tracing), then 0.5 s per step
     new = planner.replan(step=13, seconds_per_step=0.5)
     # 100 s left at 0.5 s per step, plus validation: 3 batches / 10 steps / 3 = 10% per step.
@@ -224,15 +234,7 @@ def test_a_resumed_run_continues_the_same_learning_rate_curve_exactly(tmp_path):
 
 
 def test_step_time_planner_corrects_the_end_at_epoch_ends_from_all_inclusive_time():
-    now = [0.0]
-    clock = lambda: now[0]
-    settings = TrainSettings(epochs=100, max_time=600.0)
-    plan = plan_schedule(settings, steps_per_epoch=50)  # provisional: 5000 steps
-    schedule = plan.schedule(d_model=16)
-    budget = TrainingBudget(max_seconds=600.0, clock=clock)
-    recorded = []
-    planner = StepTimePlanner(schedule, plan, budget, settings, val_batches=5,
-                              steps_per_epoch=50, on_plan=recorded.append, clock=clock)  # fmt: skip
+    now, schedule, recorded, planner = _planner(600.0, steps_per_epoch=50, val_batches=5)
 
     class Model:  # what the callback reads: the optimizer's step count
         class optimizer:
