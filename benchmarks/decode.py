@@ -26,6 +26,15 @@ and tracing are excluded (one warm-up call each); the best of `--repeats`
 timed calls is reported.
 
     python benchmarks/decode.py [--tokens 128] [--batch 64] [--repeats 3] [--smoke]
+
+With `--run RUN` (a trained SentencePiece run) it instead compares the engines
+that can decode that run's real translations, on its weights: FastTranslator,
+CTranslate2 float32 / int8 and the LiteRT file float32 / dynamic-int8, with
+latency for 1 and 32 sentences, file size, peak memory and test BLEU / chrF
+(`on_device.py` beside this file does the work; LiteRT cannot take the untrained
+WordPiece models timed above, whose tokenizer has no LiteRT kernels here).
+
+    python benchmarks/decode.py --run RUN [--engines ...] [--smoke]
 """
 
 from __future__ import annotations
@@ -153,6 +162,15 @@ def ctranslate2_child(workdir):
     print(json.dumps(rows))
 
 
+def trained_run_engines(args):
+    """`--run`: the five engines on one trained run's weights (see on_device.py)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import on_device
+
+    argv = [args.run] + (["--engines", args.engines] if args.engines else [])
+    return on_device.main(argv + (["--smoke"] if args.smoke else []))
+
+
 def best_time(fn, repeats):
     fn()  # warm-up: tracing and compilation
     times = []
@@ -182,10 +200,15 @@ def main(argv=None):
         help="TensorFlow intra- and inter-op threads (default: TensorFlow's choice)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--run", help="a trained SentencePiece run: compare TensorFlow, "
+                        "CTranslate2 and LiteRT (float32 and int8) on its weights instead")
+    parser.add_argument("--engines", help="with --run: which engines (default: all)")
     parser.add_argument("--ctranslate2-child", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.ctranslate2_child:
         return ctranslate2_child(args.ctranslate2_child)
+    if args.run:
+        return trained_run_engines(args)
     from tftransformer.runs.precision import training_device
 
     print(f"Device: {training_device().describe()}", flush=True)

@@ -1,4 +1,4 @@
-"""Greedy decoding of one trained run by four engines: speed, size, memory and quality.
+"""Greedy decoding of one trained run by five engines: speed, size, memory and quality.
 
 On the same weights (a trained SentencePiece run, `RUN`), side by side in one
 invocation, each engine in its own child process (so peak memory is its own):
@@ -63,13 +63,19 @@ def _translator(engine, run_dir):
         import ctranslate2
 
         from tftransformer.inference.ctranslate2_converter import translate as ct2_translate
+        from tftransformer.runs.paths import RunDir
+        from tftransformer.runs.settings import load_settings
         from tftransformer.tokenizers import load_tokenizers
 
         path = Path(run_dir) / "export" / "ctranslate2" / ("float32" if precision == "f32"
                                                            else "int8")  # fmt: skip
         translator = ctranslate2.Translator(str(path), device="cpu", intra_threads=1)
         tokenizers = load_tokenizers(Path(run_dir) / "tokenizers")
-        return (lambda s: ct2_translate(translator, tokenizers, s)), [path / "model.bin"]
+        # The run's max_tokens bounds every engine's output, as it does TensorFlow's (left
+        # to its default, 256, CTranslate2 let a looping sentence run on: -1.1 BLEU once).
+        max_length = load_settings(RunDir(run_dir), for_training=False).max_tokens
+        return (lambda s: ct2_translate(translator, tokenizers, s, max_length=max_length),
+                [path / "model.bin"])  # fmt: skip
     from tftransformer.inference.litert import LiteRTTranslator
     from tftransformer.runs.export import litert_path
     from tftransformer.runs.paths import RunDir
@@ -163,6 +169,7 @@ def main(argv=None):
     print("-" * len(header))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_NUM_INTRAOP_THREADS": "1",
            "TF_NUM_INTEROP_THREADS": "1"}  # fmt: skip
+    rows = {}
     for engine in args.engines.split(","):
         command = [sys.executable, __file__, args.run, "--corpus", args.corpus, "--child", engine]
         if args.smoke:
@@ -171,10 +178,14 @@ def main(argv=None):
         if done.returncode:
             print(f"{engine:18s} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
             continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
+        row = rows[engine] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{engine:18s} {row['mb']:8.1f} {row['ms_per_sentence']:12.1f} "
               f"{row['s_per_32']:9.3f} {row['peak_mb']:8d} {row['bleu']:6.2f} "
               f"{row['chrf']:6.2f}", flush=True)  # fmt: skip
+    for kind in ("ctranslate2", "litert"):
+        if f"{kind} f32" in rows and f"{kind} int8" in rows:
+            gap = rows[f"{kind} int8"]["bleu"] - rows[f"{kind} f32"]["bleu"]
+            print(f"{kind}: int8 BLEU - float32 BLEU = {gap:+.2f}")
     return 0
 
 

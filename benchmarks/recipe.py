@@ -16,6 +16,11 @@ over seeds; each seed a point). `--table` prints the results as a markdown table
 
 Quality per minute is only fair on an otherwise idle machine: run it alone.
 
+`--corpus embedded-joinedN` trains on long sentences made offline from real
+ones: each example of every split is N consecutive embedded pairs joined by a
+space (about N times as long; the rows keep that name, the runs read it as
+`tsv:` files written to the work directory).
+
     python benchmarks/recipe.py [--recipes default,tutorial] [--budgets 5m,10m,25m,epochs]
         [--seeds 0,1,2] [--corpus embedded] [--work DIR] [--results FILE]
         [--plot PNG] [--table] [--report-only] [--smoke]
@@ -68,10 +73,30 @@ def parse_output(text: str) -> dict:
     return found
 
 
+JOINED = re.compile(r"embedded-joined([1-9]\d*)")
+
+
+def corpus_spec(corpus: str, work: Path) -> str:
+    """The `train --corpus` spec for a row's corpus: `embedded-joinedN` is written out as TSV."""
+    joined = JOINED.fullmatch(corpus)
+    if not joined:
+        return corpus
+    from tftransformer.corpus import SPLITS, read_examples
+
+    size, folder = int(joined.group(1)), work / corpus
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        examples = read_examples("embedded", split)
+        groups = [examples[i : i + size] for i in range(0, len(examples) - size + 1, size)]
+        lines = (" ".join(e.pt for e in g) + "\t" + " ".join(e.en for e in g) for g in groups)
+        (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"tsv:{folder}"
+
+
 def run_one(config: dict, work: Path, smoke: bool) -> dict:
     out = work / "-".join(str(v) for v in key(config) if v != "")
     command = [sys.executable, "-m", "tftransformer", "train", "--out", str(out),
-               "--corpus", config["corpus"], "--recipe", config["recipe"],
+               "--corpus", corpus_spec(config["corpus"], work), "--recipe", config["recipe"],
                "--seed", str(config["seed"])]  # fmt: skip
     if config["budget"] != "epochs":
         command += ["--max-time", config["budget"]]

@@ -129,13 +129,14 @@ def test_classify_recipe_benchmark_smoke_records_and_skips_what_is_done(tmp_path
 
 
 @pytest.mark.slow
-def test_on_device_benchmark_smoke_prints_every_engine(tiny_run, tmp_path):
+def test_decode_run_benchmark_smoke_prints_every_engine(tiny_run, tmp_path):
+    # decode.py --run hands the trained run to on_device.py: both scripts run here.
     pytest.importorskip("ctranslate2")
     pytest.importorskip("ai_edge_litert")
     from conftest import copy_run
 
     run = copy_run(tiny_run, tmp_path / "run")
-    out = _run("on_device.py", str(run), "--smoke")
+    out = _run("decode.py", "--run", str(run), "--smoke")
     lines = out.splitlines()
     assert lines[0].startswith("Device: ")
     rows = {line.split("  ")[0].strip(): line for line in lines if line[:1].isalpha()}
@@ -143,3 +144,27 @@ def test_on_device_benchmark_smoke_prints_every_engine(tiny_run, tmp_path):
                    "litert int8"):  # fmt: skip
         assert engine in rows and "failed" not in rows[engine], out
     assert (run / "export" / "litert" / "dynamic-int8" / "translator.tflite").exists()
+    for kind in ("ctranslate2", "litert"):
+        (gap,) = [line for line in lines if line.startswith(f"{kind}: int8 BLEU - float32 BLEU")]
+        bleu = {e: float(rows[e].split()[-2]) for e in (f"{kind} f32", f"{kind} int8")}
+        assert float(gap.split()[-1]) == pytest.approx(bleu[f"{kind} int8"] - bleu[f"{kind} f32"],
+                                                      abs=0.011)
+
+
+def test_recipe_joined_corpus_is_consecutive_real_pairs_joined(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import recipe
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    from tftransformer.corpus import read_examples
+
+    assert recipe.corpus_spec("embedded", tmp_path) == "embedded"
+    spec = recipe.corpus_spec("embedded-joined3", tmp_path)
+    assert spec == f"tsv:{tmp_path / 'embedded-joined3'}"
+    for split in ("train", "validation", "test"):
+        examples = read_examples("embedded", split)
+        joined = read_examples(spec, split)
+        assert len(joined) == len(examples) // 3
+        assert joined[1].pt == " ".join(e.pt for e in examples[3:6])
+        assert joined[-1].en == " ".join(e.en for e in examples[3 * len(joined) - 3 : 3 * len(joined)])

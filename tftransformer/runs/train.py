@@ -44,6 +44,7 @@ from tftransformer.runs.train_options import (
     dtype_policy,
     training_loss,
 )
+from tftransformer.runs.translate import validation_chrf
 from tftransformer.training import masked_accuracy
 from tftransformer.transformer import Transformer
 from tftransformer.version import __version__
@@ -200,7 +201,7 @@ def _fit_epochs(model, settings, tokenizers, train_pairs, val, callbacks, *, don
             break
 
 
-def _finish(model, run, settings, budget, backup, guard, plan, val, log):
+def _finish(model, run, settings, tokenizers, budget, backup, guard, plan, val, log):
     """After the last epoch: refuse a NaN or collapsed run, report a spent budget, keep
     the best weights (`--keep best`) and write `model.keras` and `history.json`."""
     raise_if_stopped_on_nan(backup)
@@ -210,7 +211,8 @@ def _finish(model, run, settings, budget, backup, guard, plan, val, log):
         log(budget_report(budget, settings, int(model.optimizer.iterations.numpy()),
                           backup.epochs_done, plan))  # fmt: skip
     if settings.keep == "best" and backup.history:
-        keep_best(model, run, backup.history, val, log=log)
+        score = validation_chrf(model, tokenizers, settings)
+        keep_best(model, run, backup.history, val, log=log, score=score)
     with atomic_path(run.model, suffix=".keras") as tmp:
         model.save(tmp)
     write_json_atomic(run.history, backup.history)
@@ -297,6 +299,6 @@ def train_run(
     _fit_epochs(model, settings, tokenizers, train_pairs, val, callbacks, done=done,
                 budget=budget, verbose=verbose,
                 stopped=lambda: backup.stopped_on_nan or budget.stopped_by or guard.fired)
-    _finish(model, run, settings, budget, backup, guard, planner[0].plan if planner else plan,
-            val, log)
+    _finish(model, run, settings, tokenizers, budget, backup, guard,
+            planner[0].plan if planner else plan, val, log)
     return model, tokenizers, backup.history

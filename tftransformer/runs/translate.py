@@ -123,6 +123,23 @@ def evaluate_split(
     return scores, rows, hypotheses
 
 
+def validation_chrf(model, tokenizers, settings):
+    """A scorer for `keep_best`: a function of no arguments giving the chrF (raw references)
+    of `model`'s greedy translations of the run's validation split, with whatever weights
+    the model holds at that call (one translator serves every call: it reads the model's
+    variables each time it runs)."""
+    rows = _pairs(settings.corpus, "validation", settings.limit)
+    translate_batch = make_batch_translator(tokenizers, model, max_length=settings.max_tokens,
+                                            max_input_tokens=settings.max_tokens)  # fmt: skip
+    references = [r.en for r in rows]
+
+    def score():
+        return published_scores(translate_all(translate_batch, [r.pt for r in rows]),
+                                references)["chrf"]  # fmt: skip
+
+    return score
+
+
 def translate_run(run, sentences, max_length, batch_size=32, progress=None, **decode_options):
     """The `translate` job: `sentences` translated by a loaded `Run`, inputs trimmed to
     the run's `max_tokens` as in its training (read here, from the run, not by callers)."""
