@@ -69,6 +69,8 @@ def parse_output(text: str) -> dict:
                           ("stopped", r"^Stopped by (.*)$")):  # fmt: skip
         matches = re.findall(pattern, text, re.M)
         found[name] = matches[-1] if matches else None
+    kept_by = re.search(r"^Kept the .*?: validation (chrF|loss)", text, re.M)
+    found["kept_by"] = f"validation {kept_by.group(1)}" if kept_by else None
     found["translations"] = re.findall(r"^Prediction\s+: (.*)$", text, re.M)[:3]
     return found
 

@@ -168,3 +168,17 @@ def test_recipe_joined_corpus_is_consecutive_real_pairs_joined(tmp_path):
         assert len(joined) == len(examples) // 3
         assert joined[1].pt == " ".join(e.pt for e in examples[3:6])
         assert joined[-1].en == " ".join(e.en for e in examples[3 * len(joined) - 3 : 3 * len(joined)])
+
+
+def test_recipe_reads_what_was_kept_and_by_what():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import recipe
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    now = "Kept the last epoch (20): validation chrF 49.58, loss 3.2463 (best epoch (16) ...)\n"
+    before = "Kept the best epoch (16): validation loss 3.1929 (last epoch (20) 3.2317)\n"
+    assert recipe.parse_output(now)["kept"] == "last epoch (20)"
+    assert recipe.parse_output(now)["kept_by"] == "validation chrF"
+    assert recipe.parse_output(before)["kept_by"] == "validation loss"
+    assert recipe.parse_output("no kept line")["kept_by"] is None

@@ -165,7 +165,7 @@ def add_recipe_options(train) -> None:
         "--keep",
         choices=("best", "last"),
         help="model.keras holds: best (default) = of the last weights, the best epoch's and "
-        "the last checkpoints' average, the lowest validation loss; last = the tutorial's",
+        "the last checkpoints' average, the highest validation chrF; last = the tutorial's",
     )
 
 

@@ -81,7 +81,7 @@ class TrainSettings:
     # once known, so that a resumed run rebuilds exactly the same curve.
     schedule_plan: dict | None = None
     # What model.keras holds at the end (runs.keep): "best" (of the last, the best epoch's
-    # and the last checkpoints' average, by validation loss) or "last" (the tutorial's).
+    # and the last checkpoints' average, by validation chrF) or "last" (the tutorial's).
     # Deviation from tutorial: "best" by default. Runs from before this setting are "last".
     keep: str = "best"
     seed: int = 0
