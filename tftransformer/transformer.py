@@ -83,9 +83,13 @@ class Transformer(BuiltBeforeTracing, keras.Model):
         build_once(self.final_layer, (*x_shape, self.d_model))
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         # To use a Keras model with `.fit` you have to pass all your inputs in
         # the first argument.
+        # Deviation from tutorial: `training` is declared (and so reaches every Dropout
+        # through Keras' call context). Keras 3's `fit` passes `training=True` only to a
+        # model whose `call` declares it; without it, as in the tutorial's code, no dropout
+        # ran during training (Keras 2 always passed it).
         context, x = inputs
         # Deviation from tutorial: the context padding mask is handed to the
         # decoder explicitly instead of riding on `context._keras_mask`.

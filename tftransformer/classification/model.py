@@ -138,7 +138,8 @@ class TransformerClassifier(LabelDecisions, BuiltBeforeTracing, keras.Model):
         build_once(self.head, (input_shape[0], self.d_model))
         self.built = True
 
-    def call(self, ids):
+    def call(self, ids, training=None):
+        # `training` declared so that Keras 3's `fit` turns dropout on (see Transformer.call).
         mask = self.encoder.compute_mask(ids)  # (batch, seq)
         x = self.encoder(ids)  # (batch, seq, d_model)
         if self.pooling == "cls":
