@@ -186,3 +186,19 @@ def test_classify_defaults_to_sentencepiece_and_old_runs_read_as_wordpiece():
     old = ClassifySettings().to_json()
     old.pop("tokenizer")  # a config.json from before the setting: WordPiece, the default then
     assert ClassifySettings.from_json(old, "config.json").tokenizer == "wordpiece"
+
+
+def test_classifier_fit_runs_dropout():
+    # As for the Transformer: with a zero learning rate fit's loss differs from evaluate's
+    # only if dropout ran in fit.
+    keras.utils.set_random_seed(0)
+    ids = np.random.default_rng(0).integers(1, 40, (8, 9))
+    labels = np.arange(8) % 3
+    model = TransformerClassifier(
+        num_layers=1, d_model=16, num_heads=2, dff=32, dropout_rate=0.3, vocab_size=40,
+        num_labels=3,
+    )  # fmt: skip
+    loss, _metrics = classifier_loss_and_metrics("multiclass", 3)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=loss)
+    fitted = model.fit(ids, labels, batch_size=8, verbose=0).history["loss"][0]
+    assert abs(fitted - model.evaluate(ids, labels, batch_size=8, verbose=0)) > 1e-3

@@ -138,3 +138,22 @@ def test_first_fit_traces_its_training_step_once(tiny_batch):
     model.fit(dataset, epochs=2, verbose=0, validation_data=dataset)
     assert traced == ["train", "test"]
     assert model.optimizer.built and int(model.optimizer.iterations.numpy()) == 4
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_fit_runs_dropout_and_evaluate_does_not(rng, rate):
+    # With a zero learning rate, fit's loss is the forward pass's: it equals evaluate's
+    # exactly without dropout, and differs once dropout runs (Keras 3's fit passes
+    # training=True only to a call that declares it).
+    keras.utils.set_random_seed(0)
+    model = tiny_model(dropout_rate=rate)
+    model.compile(loss=masked_loss, optimizer=keras.optimizers.SGD(0.0))
+    context = random_ids(rng, TINY_VOCAB["input_vocab_size"], [7] * 8)
+    x = random_ids(rng, TINY_VOCAB["target_vocab_size"], [6] * 8)
+    y = random_ids(rng, TINY_VOCAB["target_vocab_size"], [6] * 8)
+    fitted = model.fit((context, x), y, batch_size=8, verbose=0).history["loss"][0]
+    evaluated = model.evaluate((context, x), y, batch_size=8, verbose=0)
+    if rate:
+        assert abs(fitted - evaluated) > 1e-3
+    else:
+        assert fitted == pytest.approx(evaluated, abs=1e-6)
