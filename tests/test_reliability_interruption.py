@@ -30,7 +30,10 @@ TINY_HPARAMS = TransformerConfig(**TINY)
 
 
 def tiny_settings(epochs, **overrides):
-    values = dict(epochs=epochs, batch_size=8, limit=24, warmup_steps=10, hparams=TINY_HPARAMS)
+    # keep="last": the run's result is its last weights, which the backup also holds (which
+    # candidate `--keep best` keeps is tests/test_keep.py's business).
+    values = dict(epochs=epochs, batch_size=8, limit=24, warmup_steps=10, hparams=TINY_HPARAMS,
+                  keep="last")  # fmt: skip
     return TrainSettings(**{**values, **overrides})
 
 

@@ -152,9 +152,9 @@ def test_defaults_without_a_recipe_are_the_settings_defaults():
     defaults = TrainSettings()
     assert chosen == {name: getattr(defaults, name) for name in chosen}
     assert chosen["schedule"] == "auto" and chosen["keep"] == "best"
-    assert chosen["label_smoothing"] == 0.1 and chosen["hparams"].dropout_rate == 0.3
+    assert chosen["label_smoothing"] == 0.1 and chosen["hparams"].dropout_rate == 0.0
     assert chosen["batch_size"] == 32
-    assert chosen["hparams"] == TransformerConfig(dropout_rate=0.3)  # the tutorial's sizes
+    assert chosen["hparams"] == TransformerConfig(dropout_rate=0.0)  # the tutorial's sizes
 
 
 def test_a_config_from_before_the_schedule_setting_reads_as_it_was_trained():

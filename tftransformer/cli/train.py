@@ -274,7 +274,7 @@ def add_parsers(commands) -> None:
         help="also back up for resuming every N steps (default: at each epoch end only)",
     )
     add_hparam_flags(train, recipe_defaults={
-        "dropout_rate": "default 0.3, measured (--recipe tutorial: the tutorial's 0.1)"})
+        "dropout_rate": "default 0, measured (--recipe tutorial: the tutorial's 0.1)"})
     add_train_options(train)
     add_recipe_options(train)
     add_budget_options(train)
