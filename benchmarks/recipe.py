@@ -50,7 +50,10 @@ def device() -> str:
 
 
 def key(row) -> tuple:
-    return (row["corpus"], row["recipe"], row["budget"], row["seed"], row.get("extra", ""))
+    # Rows trained before 2026-12-06's fix ran no dropout (Keras 3's fit did not pass
+    # training=True to the Transformer): `dropout_ran: false` keeps them apart.
+    return (row["corpus"], row["recipe"], row["budget"], row["seed"], row.get("extra", ""),
+            row.get("dropout_ran", True))
 
 
 def parse_output(text: str) -> dict:
@@ -96,7 +99,7 @@ def corpus_spec(corpus: str, work: Path) -> str:
 
 
 def run_one(config: dict, work: Path, smoke: bool) -> dict:
-    out = work / "-".join(str(v) for v in key(config) if v != "")
+    out = work / "-".join(str(v) for v in key(config)[:-1] if v != "")
     command = [sys.executable, "-m", "tftransformer", "train", "--out", str(out),
                "--corpus", corpus_spec(config["corpus"], work), "--recipe", config["recipe"],
                "--seed", str(config["seed"])]  # fmt: skip
@@ -139,7 +142,8 @@ def table(rows) -> str:
     for r in rows:
         minutes = (r.get("train_seconds") or 0) / 60
         lines.append(
-            f"| {r['corpus']} | {r['recipe']}{(' ' + r['extra']) if r.get('extra') else ''} | "
+            f"| {r['corpus']} | {r['recipe']}{(' ' + r['extra']) if r.get('extra') else ''}"
+            f"{'' if r.get('dropout_ran', True) else ' (no dropout ran)'} | "
             f"{r['budget']} | {r['seed']} | {r.get('steps', '')} | {minutes:.1f} | "
             f"{r.get('bleu', 'n/a')} | {r.get('chrf', 'n/a')} | {r.get('beam_bleu', 'n/a')} | "
             f"{'yes' if r.get('collapsed') else 'no'} | {r.get('kept') or 'last'} |"
@@ -147,12 +151,9 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-# Rows trained before 2026-12-06's fix ran no dropout (Keras 3's fit did not pass
-# training=True to the Transformer): they are labelled `--dropout-rate 0` and drawn apart.
-BEFORE_DROPOUT_FIX = "--dropout-rate 0"
-LINES = (("default", "", "--recipe default"), ("tutorial", "", "--recipe tutorial"),
-         ("default", BEFORE_DROPOUT_FIX, "--recipe default, no dropout ran"),
-         ("tutorial", BEFORE_DROPOUT_FIX, "--recipe tutorial, no dropout ran"))  # fmt: skip
+LINES = (("default", True, "--recipe default"), ("tutorial", True, "--recipe tutorial"),
+         ("default", False, "--recipe default, no dropout ran"),
+         ("tutorial", False, "--recipe tutorial, no dropout ran"))  # fmt: skip
 
 
 def plot(rows, path: Path) -> None:
@@ -162,9 +163,9 @@ def plot(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for recipe, extra, name in LINES:
-        mine = [r for r in rows if r["recipe"] == recipe and "bleu" in r
-                and r.get("extra", "") == extra]  # fmt: skip
+    for recipe, dropout_ran, name in LINES:
+        mine = [r for r in rows if r["recipe"] == recipe and "bleu" in r and not r.get("extra")
+                and r.get("dropout_ran", True) == dropout_ran]  # fmt: skip
         if not mine:
             continue
         by_budget = {}
@@ -175,7 +176,7 @@ def plot(rows, path: Path) -> None:
                         for rs in by_budget.values())  # fmt: skip
         label = f"{name} (mean)"
         line = ax.plot(*zip(*points, strict=True), marker="o", label=label,
-                       linestyle="--" if extra else "-")  # fmt: skip
+                       linestyle="-" if dropout_ran else "--")  # fmt: skip
         ax.scatter([r["train_seconds"] / 60 for r in mine], [r["bleu"] for r in mine],
                    color=line[0].get_color(), alpha=0.4, s=12)  # fmt: skip
     ax.set_xlabel("training minutes (as the runs ran: see the docs)")
