@@ -177,7 +177,7 @@ class Steps(keras.callbacks.Callback):
 
 hparams = TransformerConfig(num_layers=1, d_model=16, dff=32, num_heads=2)
 settings = TrainSettings(epochs=int(sys.argv[2]), batch_size=8, limit=24, warmup_steps=10,
-                         hparams=hparams)
+                         hparams=hparams, keep="last")
 train_run(sys.argv[1], settings, verbose=0, extra_callbacks=[Steps()])
 """
 
