@@ -156,7 +156,8 @@ LINES = (("default", True, "--recipe default"), ("tutorial", True, "--recipe tut
          ("tutorial", False, "--recipe tutorial, no dropout ran"))  # fmt: skip
 
 
-def plot(rows, path: Path) -> None:
+def plot(rows, path: Path, corpus: str = "embedded") -> None:
+    """Test BLEU against training minutes for `corpus`'s rows (one line per recipe)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,6 +166,7 @@ def plot(rows, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for recipe, dropout_ran, name in LINES:
         mine = [r for r in rows if r["recipe"] == recipe and "bleu" in r and not r.get("extra")
+                and r["corpus"] == corpus
                 and r.get("dropout_ran", True) == dropout_ran]  # fmt: skip
         if not mine:
             continue
@@ -181,7 +183,7 @@ def plot(rows, path: Path) -> None:
                    color=line[0].get_color(), alpha=0.4, s=12)  # fmt: skip
     ax.set_xlabel("training minutes (as the runs ran: see the docs)")
     ax.set_ylabel("test BLEU (greedy, raw references)")
-    ax.set_title(rows[0]["device"] if rows else "")
+    ax.set_title(f"{corpus} corpus; {rows[0]['device']}" if rows else corpus)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -226,7 +228,7 @@ def main(argv=None) -> int:
     if args.table:
         print(table(rows))
     if args.plot:
-        plot(rows, Path(args.plot))
+        plot(rows, Path(args.plot), args.corpus)
         print(f"Wrote {args.plot}")
     return 0
 
