@@ -13,7 +13,7 @@ Each gets its validation loss and, when `train` passes a scorer, the chrF of its
 translations of the validation split (what a user reads); the highest chrF is kept, or,
 without a scorer, the lowest loss. Deviation from the earlier rule (lowest validation
 loss): with label smoothing the loss prefers an early, hedging epoch. On the default
-recipe's seeds 0 and 1 (docs/training.md, "Kept weights") the lowest-loss candidate was
+recipe's seeds 0 and 1 (docs/training.md, "Keeping the best weights") the lowest-loss candidate was
 the worst of the three by test BLEU (26.38 and 24.45, against 27.29 and 27.36 for the
 highest validation chrF).
 
