@@ -167,7 +167,8 @@ def test_recipe_joined_corpus_is_consecutive_real_pairs_joined(tmp_path):
         joined = read_examples(spec, split)
         assert len(joined) == len(examples) // 3
         assert joined[1].pt == " ".join(e.pt for e in examples[3:6])
-        assert joined[-1].en == " ".join(e.en for e in examples[3 * len(joined) - 3 : 3 * len(joined)])
+        last = examples[3 * len(joined) - 3 : 3 * len(joined)]
+        assert joined[-1].en == " ".join(e.en for e in last)
 
 
 def test_recipe_reads_what_was_kept_and_by_what():
