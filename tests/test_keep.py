@@ -96,3 +96,20 @@ def test_validation_chrf_scores_the_weights_the_model_holds_at_each_call(tiny_ru
     assert score() == 0.0
     run.model.set_weights(trained)
     assert score() == pytest.approx(expected)
+
+
+def test_validation_chrf_prepares_nothing_before_its_first_call(tiny_run, monkeypatch):
+    # `train` makes the scorer for every run; one with a single candidate never calls it
+    # and must not pay for reading the split and building a translator.
+    from tftransformer.runs import translate
+    from tftransformer.runs.run import Run
+
+    run = Run(tiny_run)
+    built = []
+    real = translate._split_scorer
+    monkeypatch.setattr(translate, "_split_scorer",
+                        lambda *a, **k: built.append(1) or real(*a, **k))  # fmt: skip
+    score = translate.validation_chrf(run.model, run.tokenizers, run.settings)
+    assert built == []
+    first = score()
+    assert score() == pytest.approx(first) and built == [1]  # prepared once, reused

@@ -112,30 +112,42 @@ def evaluate_split(
     `max_tokens` (the run's setting) bounds both the input and the translation.
     `decode_options` go to `make_batch_translator` (default: cached greedy).
     """
+    translate_and_score = _split_scorer(model, tokenizers, corpus, split, limit, max_tokens,
+                                        **decode_options)  # fmt: skip
+    scores, rows, hypotheses = translate_and_score(progress=progress)
+    scores["normalized"] = corpus_scores(hypotheses, [r.en for r in rows])
+    return scores, rows, hypotheses
+
+
+def _split_scorer(model, tokenizers, corpus, split, limit, max_tokens, **decode_options):
+    """A function translating a split with `model`'s current weights and scoring it:
+    `(published_scores, rows, hypotheses)`. The split is read and the translator built
+    once, here; the translator reads the model's variables each time it runs."""
     rows = _pairs(corpus, split, limit)
     translate_batch = make_batch_translator(
         tokenizers, model, max_length=max_tokens, max_input_tokens=max_tokens, **decode_options
     )
-    hypotheses = translate_all(translate_batch, [r.pt for r in rows], progress=progress)
-    references = [r.en for r in rows]
-    scores = published_scores(hypotheses, references)
-    scores["normalized"] = corpus_scores(hypotheses, references)
-    return scores, rows, hypotheses
+    sources, references = [r.pt for r in rows], [r.en for r in rows]
+
+    def translate_and_score(progress=None):
+        hypotheses = translate_all(translate_batch, sources, progress=progress)
+        return published_scores(hypotheses, references), rows, hypotheses
+
+    return translate_and_score
 
 
 def validation_chrf(model, tokenizers, settings):
     """A scorer for `keep_best`: a function of no arguments giving the chrF (raw references)
     of `model`'s greedy translations of the run's validation split, with whatever weights
-    the model holds at that call (one translator serves every call: it reads the model's
-    variables each time it runs)."""
-    rows = _pairs(settings.corpus, "validation", settings.limit)
-    translate_batch = make_batch_translator(tokenizers, model, max_length=settings.max_tokens,
-                                            max_input_tokens=settings.max_tokens)  # fmt: skip
-    references = [r.en for r in rows]
+    the model holds at that call. The split and the translator are prepared at the first
+    call (a run with one candidate never scores) and serve every later one."""
+    prepared = []
 
     def score():
-        return published_scores(translate_all(translate_batch, [r.pt for r in rows]),
-                                references)["chrf"]  # fmt: skip
+        if not prepared:
+            prepared.append(_split_scorer(model, tokenizers, settings.corpus, "validation",
+                                          settings.limit, settings.max_tokens))  # fmt: skip
+        return prepared[0]()[0]["chrf"]
 
     return score
 
