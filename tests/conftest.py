@@ -183,9 +183,9 @@ TINY_TRAIN_FLAGS = [
 TINY_CLASSIFY_FLAGS = [*TINY_MODEL_FLAGS, "--limit", "48", "--batch-size", "16"]
 
 
-@pytest.fixture(scope="session")
-def _tiny_training(tmp_path_factory):
-    """`tftransformer train` on a tiny config, once per session: (run dir, what it printed)."""
+def _train_tiny_once(tmp_path_factory, name, flags=()):
+    """`tftransformer train` on the tiny config plus `flags`, once per session (`built_once`):
+    (run dir, what it printed on stdout)."""
     import contextlib
     import io
 
@@ -195,12 +195,27 @@ def _tiny_training(tmp_path_factory):
         root.mkdir()
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            argv = ["train", "--out", str(root / "pt_en"), "--epochs", "1", *TINY_TRAIN_FLAGS]
+            argv = ["train", "--out", str(root / "pt_en"), "--epochs", "1",
+                    *TINY_TRAIN_FLAGS, *flags]  # fmt: skip
             assert main(argv) == 0
         (root / "printed.txt").write_text(printed.getvalue(), encoding="utf-8")
 
-    root = built_once(tmp_path_factory, "tiny_run", build)
+    root = built_once(tmp_path_factory, name, build)
     return root / "pt_en", (root / "printed.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def _tiny_training(tmp_path_factory):
+    """The tiny run (default tokenizer), once per session: (run dir, what it printed)."""
+    return _train_tiny_once(tmp_path_factory, "tiny_run")
+
+
+@pytest.fixture(scope="session")
+def tiny_wordpiece_training(tmp_path_factory):
+    """The tiny run with the tutorial's WordPiece tokenizer (500 pieces), once per session:
+    (run dir, what `train` printed). Tests that change it work on a copy (`copy_run`)."""
+    return _train_tiny_once(tmp_path_factory, "tiny_wordpiece_run",
+                            ["--tokenizer", "wordpiece", "--vocab-size", "500"])  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import tensorflow as tf
-from conftest import TINY_TRAIN_FLAGS, copy_run
+from conftest import copy_run
 from decisive import decisive_rows
 from fresh_process import python_json
 from test_reliability_inputs import BAD_TEXTS
@@ -188,12 +188,8 @@ def test_bad_runs_fail_in_one_line_naming_the_file(tiny_run, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_wordpiece_run_is_refused_in_one_line(tmp_path, capsys):
-    out = tmp_path / "wordpiece"
-    argv = ["train", "--out", str(out), "--epochs", "1", "--tokenizer", "wordpiece",
-            "--vocab-size", "500", *TINY_TRAIN_FLAGS]  # fmt: skip
-    assert main(argv) == 0
-    capsys.readouterr()
+def test_a_wordpiece_run_is_refused_in_one_line(tiny_wordpiece_training, tmp_path, capsys):
+    out = copy_run(tiny_wordpiece_training[0], tmp_path / "wordpiece")
     assert main(["export", str(out), "--format", "litert"]) == 2
     err = capsys.readouterr().err
     assert "wordpiece run cannot be exported for LiteRT" in err and err.count("\n") == 1

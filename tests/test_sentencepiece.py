@@ -183,12 +183,11 @@ def test_the_default_run_is_sentencepiece_and_scores_as_published(tiny_run, tiny
 
 
 @pytest.mark.slow
-def test_a_wordpiece_run_prints_normalized_scores_labelled_and_keeps_its_kind(tmp_path, capsys):
-    out = tmp_path / "run"
-    argv = ["train", "--out", str(out), "--epochs", "1", "--tokenizer", "wordpiece",
-            "--vocab-size", "500", *TINY_TRAIN_FLAGS]  # fmt: skip
-    assert main(argv) == 0
-    printed = capsys.readouterr().out
+def test_a_wordpiece_run_prints_normalized_scores_labelled_and_keeps_its_kind(
+    tiny_wordpiece_training, tmp_path, capsys
+):
+    out = copy_run(tiny_wordpiece_training[0], tmp_path / "run")
+    printed = tiny_wordpiece_training[1]
     config = json.loads(RunDir(out).config.read_text())
     assert config["tokenizer"] == "wordpiece" and config["vocab_size"] == 500
     assert Run(out).tokenizers.en.get_vocab_path().numpy().decode().endswith("en_vocab.txt")
