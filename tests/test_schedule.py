@@ -122,7 +122,7 @@ def test_step_time_planner_fits_the_end_to_the_time_left():
 def test_the_tutorial_recipe_is_the_tutorials_training_exactly():
     args = build_parser().parse_args(["train", "--recipe", "tutorial"])
     chosen = recipe_settings(args)
-    assert chosen == dict(tokenizer="wordpiece", bucket=False, tokens_per_batch=None,
+    assert chosen == dict(epochs=20, tokenizer="wordpiece", bucket=False, tokens_per_batch=None,
                           batch_size=64, mixed_precision=None, schedule="tutorial",
                           warmup_steps=4000, keep="last", label_smoothing=0.0,
                           hparams=TransformerConfig())  # fmt: skip
@@ -154,7 +154,13 @@ def test_defaults_without_a_recipe_are_the_settings_defaults():
     assert chosen["schedule"] == "auto" and chosen["keep"] == "best"
     assert chosen["label_smoothing"] == 0.1 and chosen["hparams"].dropout_rate == 0.0
     assert chosen["batch_size"] == 32
+    # 40 epochs, 16-bit where the device computes it natively (the tutorial: 20, float32).
+    assert chosen["epochs"] == 40 and chosen["mixed_precision"] == "auto"
     assert chosen["hparams"] == TransformerConfig(dropout_rate=0.0)  # the tutorial's sizes
+    # The tutorial's float32 by name, and any epochs, beside the defaults.
+    args = build_parser().parse_args(["train", "--mixed-precision", "float32", "--epochs", "3"])
+    assert recipe_settings(args)["mixed_precision"] is None
+    assert recipe_settings(args)["epochs"] == 3
 
 
 def test_a_config_from_before_the_schedule_setting_reads_as_it_was_trained():
@@ -166,6 +172,7 @@ def test_a_config_from_before_the_schedule_setting_reads_as_it_was_trained():
     settings = TrainSettings.from_json(old)
     assert (settings.schedule, settings.warmup_steps, settings.keep) == ("tutorial", 4000, "last")
     assert settings.label_smoothing == 0.0 and settings.hparams.dropout_rate == 0.1
+    assert settings.mixed_precision is None and settings.epochs == 20  # float32, as trained
     schedule = plan_schedule(settings, steps_per_epoch=56).schedule(128)
     assert schedule.get_config() == {"d_model": 128, "warmup_steps": 4000}
     # ... and one from before the warm-up setting too (the tutorial's 4000).

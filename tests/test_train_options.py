@@ -112,7 +112,8 @@ def test_fp16_uses_loss_scaling_and_round_trips(rng, tmp_path):
 
 
 def test_tutorial_settings_build_the_tutorials_training(rng):
-    model = build_model(TrainSettings(hparams=TINY_HP, label_smoothing=0.0), _Sizes)
+    tutorial = TrainSettings(hparams=TINY_HP, label_smoothing=0.0, mixed_precision=None)
+    model = build_model(tutorial, _Sizes)
     assert model.loss is masked_loss and model.jit_compile is False
     assert model.encoder.compute_dtype == "float32"
     # The default recipe smooths labels (0.1), through the masked smoothed loss.
@@ -120,13 +121,28 @@ def test_tutorial_settings_build_the_tutorials_training(rng):
     assert isinstance(smoothed, MaskedLoss) and smoothed.label_smoothing == 0.1
 
 
+@pytest.mark.parametrize("flags, dtype", [({"avx512_bf16"}, "bfloat16"), ({"avx2"}, "float32")])
+def test_the_default_precision_is_what_auto_picks_for_the_device(flags, dtype, monkeypatch):
+    from tftransformer.runs.precision import Device
+
+    device = Device("cpu", "test CPU", cpu_flags=frozenset(flags))
+    monkeypatch.setattr("tftransformer.runs.train.training_device", lambda: device)
+    model = build_model(TrainSettings(hparams=TINY_HP), _Sizes)
+    assert model.encoder.compute_dtype == dtype
+    assert model.final_layer.compute_dtype == "float32"  # the logits, in either case
+    assert all(v.dtype == "float32" for v in model.trainable_variables)
+
+
 def test_old_config_without_the_new_options_still_loads():
     old = TrainSettings().to_json()
     for name in ("tokens_per_batch", "mixed_precision", "jit_compile", "label_smoothing",
                  "strategy"):  # fmt: skip
         old.pop(name)
-    # A run from before label smoothing was a setting trained without it (0, today 0.1).
-    assert TrainSettings.from_json(old) == TrainSettings(label_smoothing=0.0)
+    # A run from before label smoothing was a setting trained without it (0, today 0.1),
+    # and one from before mixed precision in float32 (None; today "auto").
+    assert TrainSettings.from_json(old) == TrainSettings(label_smoothing=0.0,
+                                                         mixed_precision=None)  # fmt: skip
+    assert TrainSettings().mixed_precision == "auto"
     # A run from before the `tokenizer` setting was WordPiece, the default then (it is
     # SentencePiece now): it still decodes with WordPiece, and a rerun must keep it.
     old.pop("tokenizer")
@@ -137,8 +153,11 @@ def test_old_config_without_the_new_options_still_loads():
 def test_resume_may_change_strategy_and_jit_but_not_precision():
     stored = TrainSettings()
     check_same_run(stored, TrainSettings(strategy="mirrored", jit_compile=True), "c.json")
-    with pytest.raises(RunError, match="mixed_precision=None, not 'bf16'"):
+    with pytest.raises(RunError, match="mixed_precision='auto', not 'bf16'"):
         check_same_run(stored, TrainSettings(mixed_precision="bf16"), "c.json")
+    # A run trained before "auto" became the default (float32) refuses the new default.
+    with pytest.raises(RunError, match="mixed_precision=None, not 'auto'"):
+        check_same_run(TrainSettings(mixed_precision=None), stored, "c.json")
     with pytest.raises(RunError, match="label_smoothing"):
         check_same_run(stored, TrainSettings(label_smoothing=0.2), "c.json")
 

@@ -84,9 +84,9 @@ def add_train_options(train) -> None:
     group.add_argument(
         "--mixed-precision",
         choices=("auto", "bf16", "fp16", "float32"),
-        help="Keras mixed precision (float32 variables, logits and loss); auto picks bf16, "
-        "fp16 or float32 from the device; bf16/fp16 are refused where the device would "
-        "only emulate them (slower than float32)",
+        help="Keras mixed precision (float32 variables, logits and loss); auto (default, "
+        "measured) picks bf16, fp16 or float32 from the device; bf16/fp16 are refused where "
+        "the device would only emulate them (slower than float32); --recipe tutorial: float32",
     )
     group.add_argument("--jit-compile", action="store_true", help="compile steps with XLA")
     group.add_argument(
@@ -126,8 +126,9 @@ def recipe_settings(args) -> dict:
 
 
 # The flags `--recipe` sets (their parser default is None: "not given").
-RECIPE_FLAGS = ("tokenizer", "bucket", "tokens_per_batch", "batch_size", "mixed_precision",
-                "schedule", "warmup_steps", "keep", "label_smoothing")  # fmt: skip
+RECIPE_FLAGS = ("epochs", "tokenizer", "bucket", "tokens_per_batch", "batch_size",
+                "mixed_precision", "schedule", "warmup_steps", "keep",
+                "label_smoothing")  # fmt: skip
 
 
 def add_recipe_options(train) -> None:
@@ -200,7 +201,6 @@ def _cmd_train(args):
 
     settings = TrainSettings(
         corpus=args.corpus,
-        epochs=args.epochs,
         max_tokens=args.max_tokens,
         vocab_size=args.vocab_size,
         min_token_count=args.min_token_count,
@@ -234,7 +234,7 @@ def _cmd_train(args):
 
 def add_parsers(commands) -> None:
     """The `train` and `average` subcommands."""
-    from tftransformer.runs.train import DEFAULT_EPOCHS, TrainSettings
+    from tftransformer.runs.train import TrainSettings
 
     defaults = TrainSettings()
     train = commands.add_parser("train", help="train a pt→en Transformer into a run directory")
@@ -242,7 +242,9 @@ def add_parsers(commands) -> None:
     # TED talks with TFDS, which needs the network; `--corpus tfds:ted_hrlr_translate/pt_to_en`).
     train.add_argument("--corpus", default="embedded", help="embedded | tsv:PATH | tfds:NAME")
     train.add_argument("--out", default="runs/pt_en", help="run directory (default runs/pt_en)")
-    train.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS)
+    train.add_argument("--epochs", type=positive_int,
+                       help=f"passes over the training split (default {defaults.epochs}, "
+                            "measured; --recipe tutorial: the tutorial's 20)")  # fmt: skip
     train.add_argument("--batch-size", type=positive_int,
                        help=f"sentences per batch (default {defaults.batch_size}, measured; "
                             "--recipe tutorial: the tutorial's 64)")  # fmt: skip

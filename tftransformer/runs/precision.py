@@ -134,7 +134,8 @@ def resolve_precision(requested, device: Device):
     """
     where = device.describe()
     if requested is None:
-        return None, f"float32 (the tutorial's; --mixed-precision auto picks for {where})"
+        return None, (f"float32 (the tutorial's; --mixed-precision auto, the default, picks "
+                      f"for {where})")
     if requested == AUTO:
         for precision in ("bf16", "fp16"):
             if device.native(precision):
@@ -149,6 +150,6 @@ def resolve_precision(requested, device: Device):
             f"--mixed-precision {requested}: {where} has no native "
             f"{'bfloat16' if requested == 'bf16' else 'float16'} arithmetic, so it would be "
             f"emulated and train several times slower than float32; use --mixed-precision "
-            f"auto (picks {instead}) or leave the flag off"
+            f"auto (picks {instead}) or float32"
         )
     return requested, f"{requested} (native on {where})"

@@ -23,7 +23,12 @@ from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
 from tftransformer.runs.guard import CollapseGuard, NormTrackingAdam, unigram_accuracy
 from tftransformer.runs.keep import keep_best
 from tftransformer.runs.paths import RunDir
-from tftransformer.runs.precision import PrecisionError, resolve_precision, training_device
+from tftransformer.runs.precision import (
+    AUTO,
+    PrecisionError,
+    resolve_precision,
+    training_device,
+)
 from tftransformer.runs.schedule import SchedulePlan, StepTimePlanner, plan_schedule
 from tftransformer.runs.settings import (
     DEFAULT_EPOCHS,
@@ -75,14 +80,18 @@ def build_model(settings: TrainSettings, tokenizers, strategy=None, schedule=Non
     """The compiled Transformer, its variables created under `strategy` (default: none),
     trained with the learning-rate `schedule` (see `run_optimizer`)."""
     strategy = strategy or tf.distribute.get_strategy()
-    with strategy.scope(), dtype_policy(settings.mixed_precision):
+    precision = settings.mixed_precision
+    if precision == AUTO:
+        # `train_run` resolves it once, before anything is written; here for other callers.
+        precision, _why = resolve_precision(precision, training_device())
+    with strategy.scope(), dtype_policy(precision):
         model = Transformer.from_hparams(
             settings.hparams,
             input_vocab_size=tokenizers.pt.get_vocab_size(),
             target_vocab_size=tokenizers.en.get_vocab_size(),
         )
-        if settings.mixed_precision:
-            # Deviation from tutorial (opt-in, --mixed-precision): the logits (and
+        if precision:
+            # Deviation from tutorial (--mixed-precision, auto by default): the logits (and
             # so the softmax and loss) stay float32 while the rest runs in 16 bits.
             model.final_layer.dtype_policy = "float32"
         model.build(((None, None), (None, None)))

@@ -27,13 +27,14 @@ def _name(field, source):
 
 
 # `train --recipe NAME`: settings that replace the defaults (flags given explicitly still win).
-# "tutorial" is every training setting of the tutorial: WordPiece, batches of 64 padded to
-# their longest sentence, float32, `CustomSchedule(d_model, 4000)`, the last weights kept.
+# "tutorial" is every training setting of the tutorial: 20 epochs, WordPiece, batches of 64
+# padded to their longest sentence, float32, `CustomSchedule(d_model, 4000)`, the last weights
+# kept, dropout 0.1 and no label smoothing.
 RECIPES = {
     "default": {},
-    "tutorial": dict(tokenizer="wordpiece", bucket=False, tokens_per_batch=None, batch_size=64,
-                     mixed_precision=None, schedule="tutorial", warmup_steps=4000, keep="last",
-                     dropout_rate=0.1, label_smoothing=0.0),
+    "tutorial": dict(epochs=20, tokenizer="wordpiece", bucket=False, tokens_per_batch=None,
+                     batch_size=64, mixed_precision=None, schedule="tutorial", warmup_steps=4000,
+                     keep="last", dropout_rate=0.1, label_smoothing=0.0),
 }  # fmt: skip
 
 # The subword tokenizer kinds a run can be trained with (see `runs.train.prepare_tokenizers`).
@@ -91,14 +92,14 @@ def check_train_options(settings, source=None) -> None:
 def dtype_policy(precision):
     """Keras' global dtype policy set for `precision` (None: float32) inside the block.
 
-    Deviation from tutorial (opt-in, `--mixed-precision`): layers created in
+    Deviation from tutorial (`--mixed-precision`, "auto" by default): layers created in
     the block compute in bfloat16/float16 with float32 variables.
     """
     if precision is None:
         yield
         return
     previous = keras.mixed_precision.global_policy()
-    # Deviation from tutorial (opt-in, --mixed-precision): 16-bit compute.
+    # Deviation from tutorial (--mixed-precision, auto by default): 16-bit compute where native.
     keras.mixed_precision.set_global_policy(PRECISION_POLICIES[precision])
     try:
         yield
