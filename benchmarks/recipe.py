@@ -151,22 +151,24 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-LINES = (("default", True, "--recipe default"), ("tutorial", True, "--recipe tutorial"),
-         ("default", False, "--recipe default, no dropout ran"),
-         ("tutorial", False, "--recipe tutorial, no dropout ran"))  # fmt: skip
+# (recipe, dropout ran, extra flags, legend): one line each. The second is the default
+# before 2026-12-06's change to 40 epochs in bf16 (where native).
+PREVIOUS_DEFAULTS = "--epochs 20 --mixed-precision float32"
+LINES = (("default", True, "", "--recipe default"),
+         ("default", True, PREVIOUS_DEFAULTS, f"--recipe default {PREVIOUS_DEFAULTS}"),
+         ("tutorial", True, "", "--recipe tutorial"),
+         ("default", False, PREVIOUS_DEFAULTS,
+          f"--recipe default {PREVIOUS_DEFAULTS}, no dropout ran"),
+         ("tutorial", False, "", "--recipe tutorial, no dropout ran"))  # fmt: skip
 
 
-def plot(rows, path: Path, corpus: str = "embedded") -> None:
-    """Test BLEU against training minutes for `corpus`'s rows (one line per recipe)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for recipe, dropout_ran, name in LINES:
-        mine = [r for r in rows if r["recipe"] == recipe and "bleu" in r and not r.get("extra")
-                and r["corpus"] == corpus
+def plot_lines(rows, corpus: str = "embedded") -> list[tuple]:
+    """(legend, dropout ran, mean points, rows) per `LINES` entry with rows of `corpus`: the
+    mean test BLEU of each budget against its mean training minutes."""
+    lines = []
+    for recipe, dropout_ran, extra, name in LINES:
+        mine = [r for r in rows if r["recipe"] == recipe and "bleu" in r
+                and r.get("extra", "") == extra and r["corpus"] == corpus
                 and r.get("dropout_ran", True) == dropout_ran]  # fmt: skip
         if not mine:
             continue
@@ -176,7 +178,19 @@ def plot(rows, path: Path, corpus: str = "embedded") -> None:
         mean = lambda rs, field: sum(x[field] for x in rs) / len(rs)
         points = sorted((mean(rs, "train_seconds") / 60, mean(rs, "bleu"))
                         for rs in by_budget.values())  # fmt: skip
-        label = f"{name} (mean)"
+        lines.append((f"{name} (mean)", dropout_ran, points, mine))
+    return lines
+
+
+def plot(rows, path: Path, corpus: str = "embedded") -> None:
+    """Test BLEU against training minutes for `corpus`'s rows (one line per `LINES` entry)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, dropout_ran, points, mine in plot_lines(rows, corpus):
         line = ax.plot(*zip(*points, strict=True), marker="o", label=label,
                        linestyle="-" if dropout_ran else "--")  # fmt: skip
         ax.scatter([r["train_seconds"] / 60 for r in mine], [r["bleu"] for r in mine],
@@ -185,7 +199,7 @@ def plot(rows, path: Path, corpus: str = "embedded") -> None:
     ax.set_ylabel("test BLEU (greedy, raw references)")
     ax.set_title(f"{corpus} corpus; {rows[0]['device']}" if rows else corpus)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

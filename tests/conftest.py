@@ -115,6 +115,25 @@ def _seed():
     keras.utils.set_random_seed(1234)
 
 
+# What `train` sees as its device in every test: a CPU without 16-bit arithmetic, so that
+# `--mixed-precision auto` (the default) trains the tests' runs in float32 whatever CPU runs
+# the suite. The tiny runs, and the decoders and exports compared on them, must not round
+# differently on a CI machine with bf16 instructions than on one without. Tests of precision
+# pick their own device (monkeypatch `tftransformer.runs.train.training_device`); tests that
+# train in another process pass `mixed_precision=None` / `--mixed-precision float32`.
+TEST_DEVICE_FLAGS = frozenset({"avx2", "fma"})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _float32_training_device():
+    from tftransformer.runs.precision import Device
+
+    device = Device("cpu", "test CPU (float32 only)", cpu_flags=TEST_DEVICE_FLAGS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("tftransformer.runs.train.training_device", lambda: device)
+        yield device
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

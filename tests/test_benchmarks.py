@@ -183,3 +183,26 @@ def test_recipe_reads_what_was_kept_and_by_what():
     assert recipe.parse_output(now)["kept_by"] == "validation chrF"
     assert recipe.parse_output(before)["kept_by"] == "validation loss"
     assert recipe.parse_output("no kept line")["kept_by"] is None
+
+
+def test_recipe_plot_draws_one_line_per_recipe_and_flag_variant():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import recipe
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    def row(recipe_name, budget, seconds, bleu, extra="", seed=0):
+        return dict(corpus="embedded", recipe=recipe_name, budget=budget, seed=seed,
+                    extra=extra, train_seconds=seconds, bleu=bleu)  # fmt: skip
+
+    previous = recipe.PREVIOUS_DEFAULTS
+    rows = [row("default", "epochs", 1500, 36.0), row("default", "epochs", 1440, 38.0, seed=1),
+            row("default", "10m", 600, 16.0), row("default", "epochs", 1300, 24.0, previous),
+            row("tutorial", "epochs", 1400, 10.0), row("default", "epochs", 900, 9.0, "--bucket"),
+            dict(row("default", "epochs", 1, 1.0), corpus="embedded-joined3")]  # fmt: skip
+    lines = {label: points for label, _ran, points, _rows in recipe.plot_lines(rows)}
+    # Budgets are averaged over seeds and sorted by minutes; other flags and corpora stay out.
+    assert lines == {"--recipe default (mean)": [(10.0, 16.0), (24.5, 37.0)],
+                     f"--recipe default {previous} (mean)": [(1300 / 60, 24.0)],
+                     "--recipe tutorial (mean)": [(1400 / 60, 10.0)]}  # fmt: skip

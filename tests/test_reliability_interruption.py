@@ -32,8 +32,9 @@ TINY_HPARAMS = TransformerConfig(**TINY)
 def tiny_settings(epochs, **overrides):
     # keep="last": the run's result is its last weights, which the backup also holds (which
     # candidate `--keep best` keeps is tests/test_keep.py's business).
+    # float32 as TRAIN_SCRIPT's (the subprocess sees the real CPU; see tests/conftest.py).
     values = dict(epochs=epochs, batch_size=8, limit=24, warmup_steps=10, hparams=TINY_HPARAMS,
-                  keep="last")  # fmt: skip
+                  keep="last", mixed_precision=None)  # fmt: skip
     return TrainSettings(**{**values, **overrides})
 
 
@@ -177,7 +178,7 @@ class Steps(keras.callbacks.Callback):
 
 hparams = TransformerConfig(num_layers=1, d_model=16, dff=32, num_heads=2)
 settings = TrainSettings(epochs=int(sys.argv[2]), batch_size=8, limit=24, warmup_steps=10,
-                         hparams=hparams, keep="last")
+                         hparams=hparams, keep="last", mixed_precision=None)
 train_run(sys.argv[1], settings, verbose=0, extra_callbacks=[Steps()])
 """
 
