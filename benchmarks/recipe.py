@@ -199,10 +199,11 @@ def plot(rows, path: Path, corpus: str = "embedded") -> None:
     ax.set_ylabel("test BLEU (greedy, raw references)")
     ax.set_title(f"{corpus} corpus; {rows[0]['device']}" if rows else corpus)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    # Below the axes: the lines fill every corner of the plot.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
 def main(argv=None) -> int:

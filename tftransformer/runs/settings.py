@@ -22,8 +22,9 @@ from tftransformer.tokenizers import MIN_TOKEN_COUNT, VOCAB_SIZE
 # 40 epochs with bf16 where the CPU computes it natively: measured on the embedded corpus,
 # one core per run, 34.14 / 37.04 / 36.81 test BLEU on seeds 0-2 in 23.5-25 minutes, against a
 # mean of 26.31 (five draws) at the tutorial's 20 epochs in float32, whose validation accuracy
-# stopped near 0.64 for want of steps, not of data (docs/training.md, "Results"). On a CPU
-# without bf16, `auto` is float32: its 40 epochs take about 21 minutes on 2 cores.
+# stopped near 0.64 for want of steps, not of data (docs/training.md, "Epochs and
+# precision"). On a CPU without bf16, `auto` is float32 (35.76 BLEU, seed 0), whose 40 epochs
+# took 26 min on 2 cores.
 # Deviation from tutorial: the tutorial trains 20 epochs in float32 (`--recipe tutorial`).
 DEFAULT_EPOCHS = 40
 DEFAULT_MIXED_PRECISION = "auto"
@@ -68,10 +69,11 @@ class TrainSettings:
     # One vocabulary learned from both languages, used by both sides (tftransformer.vocabularies);
     # the tutorial learns one per language. Runs from before this setting are separate.
     shared_vocabulary: bool = False
-    # Training options (issue 7); off by default, i.e. the tutorial's training.
+    # Training options (issue 7); off by default, i.e. the tutorial's training, except
+    # mixed_precision ("auto", measured: see DEFAULT_EPOCHS).
     tokens_per_batch: int | None = None  # token budget per bucketed batch
     # None (float32) | "auto" (picked from the device, see runs.precision) | "bf16" | "fp16".
-    # Runs from before this default are float32 (`from_json`).
+    # A config.json from before this setting is float32 (`from_json`); later ones store it.
     # Deviation from tutorial: "auto" by default (see DEFAULT_EPOCHS); the tutorial's float32
     # is `--mixed-precision float32` or `--recipe tutorial`.
     mixed_precision: str | None = DEFAULT_MIXED_PRECISION
