@@ -8,6 +8,7 @@ file and the problem, and leave every file already in the run dir as it was.
 
 import hashlib
 import json
+import os
 import shutil
 
 import pytest
@@ -245,3 +246,183 @@ def test_labels_file_with_bad_bytes(classifier_copy, capsys):
     labels.write_bytes(b"food\n\xff\xfehealth\n")
     fails_cleanly(["classify", "predict", classifier_copy, "x"], capsys, labels, "unreadable",
                   root=classifier_copy)  # fmt: skip
+
+
+# --- a full disk -------------------------------------------------------------------------
+
+
+def test_train_without_disk_room_for_its_weights_refuses_before_training(
+    run_copy, capsys, monkeypatch
+):
+    # The first stored 25-minute benchmark run died (SIGSEGV inside h5py) when the disk
+    # filled while it saved weights; now the room is counted before the first step.
+    import tftransformer._files as files
+
+    monkeypatch.setattr(files, "free_bytes", lambda path: 2**20)
+    err = fails_cleanly(["train", "--out", run_copy, "--epochs", "2", *TRAIN_FLAGS], capsys,
+                        run_copy, "not enough disk space for this run's weights files",
+                        "1 MB free on that disk", root=run_copy)  # fmt: skip
+    assert "6 of about" in err  # backup, best, one being written, model.keras, 2 epochs
+
+
+def test_weights_file_estimate_matches_the_file_keras_writes(tmp_path):
+    import keras
+
+    from tftransformer.runs.backup import save_weights_atomic, weights_file_bytes
+
+    model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(1000)])
+    model.compile(optimizer="adam", loss="mse")
+    before = weights_file_bytes(model)  # optimizer not built: Adam's moments estimated
+    model.optimizer.build(model.trainable_variables)
+    after = weights_file_bytes(model)
+    save_weights_atomic(model, tmp_path / "w.weights.h5")
+    size = (tmp_path / "w.weights.h5").stat().st_size
+    assert size > 12_000_000  # weights and Adam's two moments, float32
+    for estimate in (before, after):
+        assert size < estimate < size * 1.02 + 2**20
+
+
+def test_save_weights_refused_for_lack_of_room_keeps_the_old_file(tmp_path, monkeypatch):
+    import keras
+
+    import tftransformer._files as files
+    from tftransformer._files import RunError
+    from tftransformer.runs.backup import save_weights_atomic
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    path = tmp_path / "best.weights.h5"
+    path.write_bytes(b"old")
+    monkeypatch.setattr(files, "free_bytes", lambda p: 1000)
+    with pytest.raises(RunError, match=r"best\.weights\.h5: not enough disk space for the weights"):
+        save_weights_atomic(model, path)
+    assert path.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [path]
+
+
+_DISK_FULL_TRAIN = """
+import contextlib, os, sys
+from pathlib import Path
+import tftransformer.runs.backup as backup
+from tftransformer.cli.main import run
+
+@contextlib.contextmanager
+def onto_a_full_disk(path, suffix=""):
+    # Every write through this name fails with ENOSPC, as on a full disk.
+    full = Path(path).with_name("." + Path(path).name + ".full" + suffix)
+    full.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink("/dev/full", full)
+    try:
+        yield full
+    finally:
+        full.unlink()
+
+backup.atomic_path = onto_a_full_disk  # the weights files only
+sys.argv = ["tftransformer", *sys.argv[1:]]
+run()
+"""
+
+
+def test_train_on_a_disk_that_fills_exits_with_one_line_naming_the_file(tmp_path):
+    # Seen in a benchmark: ENOSPC inside h5py, then SIGSEGV at exit (HDF5's clean-up).
+    # Made to exit with sys.exit (no os._exit), this process dies with status -11.
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    argv = ["train", "--out", str(out), "--epochs", "1", "--mixed-precision", "float32",
+            *TRAIN_FLAGS]  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", _DISK_FULL_TRAIN, *argv], capture_output=True,
+                            text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            timeout=600)  # fmt: skip
+    assert result.returncode == 2, result.stderr[-3000:]
+    best = out / "checkpoints" / "best.weights.h5"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"tftransformer train: error: {best}: cannot write the weights (No space left on device)"
+    )
+    assert "Traceback" not in result.stderr and not best.exists()
+
+
+_AFTER_A_FAILED_WRITE = """
+import atexit, sys
+from tftransformer._files import exit_process, quiet_unraisable, release_failed_hdf5
+
+atexit.register(lambda: print(" exit-time clean-up ran", end=""))
+print("unflushed", end="")
+if sys.argv[1] == "failed":
+    release_failed_hdf5(quiet_unraisable())
+exit_process(3)
+"""
+
+
+@pytest.mark.parametrize("case", ["failed", "healthy"])
+def test_exit_after_a_failed_hdf5_write_skips_the_exit_time_clean_up(case):
+    # HDF5's clean-up at exit is where a failed write crashed (SIGSEGV); the output
+    # must still come out, and a healthy process exits as usual.
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _AFTER_A_FAILED_WRITE, case],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    expected = {"failed": "unflushed", "healthy": "unflushed exit-time clean-up ran"}
+    assert result.stdout == expected[case]
+
+
+_SAVE_ONTO_FULL_DISK = """
+import sys
+import keras
+import tftransformer._files as files
+from tftransformer._files import RunError, exit_process
+from tftransformer.runs.backup import save_weights_atomic
+
+files.free_bytes = lambda path: 10**12  # the check before writing is not what is tested
+model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(1000)])  # 4 MB
+try:
+    save_weights_atomic(model, sys.argv[1])
+except RunError as error:
+    print(error, file=sys.stderr)
+exit_process(2)
+"""
+
+
+def test_weights_written_onto_a_really_full_disk(tmp_path):
+    # The real failure: a 2 MB file system (tmpfs) fills while h5py writes. Plain
+    # `sys.exit` here ends in SIGSEGV (status -11). Needs permission to mount.
+    import subprocess
+    import sys
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(disk)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        path = disk / "best.weights.h5"
+        result = subprocess.run([sys.executable, "-c", _SAVE_ONTO_FULL_DISK, str(path)],
+                                capture_output=True, text=True, timeout=300,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})  # fmt: skip
+        assert result.returncode == 2, result.stderr[-3000:]
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"{path}: cannot write the weights (No space left on device)"
+        )
+        assert "Traceback" not in result.stderr and list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    from tftransformer._files import atomic_dir, write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "config.json", "{}")
+        with atomic_dir(tmp_path / "export") as staging:
+            (staging / "saved_model.pb").write_bytes(b"")
+        os.umask(0o077)
+        write_text_atomic(tmp_path / "private.json", "{}")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"config.json": 0o644, "export": 0o755, "private.json": 0o600}

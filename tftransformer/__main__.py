@@ -1,7 +1,5 @@
 """`python -m tftransformer` runs the command-line tool."""
 
-import sys
+from tftransformer.cli.main import run
 
-from tftransformer.cli import main
-
-sys.exit(main())
+run()

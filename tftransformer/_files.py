@@ -11,11 +11,17 @@ in `.tmp` (or `.tmp.<suffix>` where a writer needs a suffix, as Keras does).
 from __future__ import annotations
 
 import contextlib
+import gc
+import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+
+# Set once an HDF5 (h5py) write has failed in this process: see `release_failed_hdf5`.
+_hdf5_write_failed = False
 
 
 class RunError(Exception):
@@ -26,6 +32,73 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's message, or its type name if it has none."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _umask() -> int:
+    # The process' file-creation mask (os.umask can only be read by setting it).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.0f} MB" if size >= 2**20 else f"{size / 2**10:,.0f} KB"
+
+
+def free_bytes(path) -> int:
+    """Free bytes on the file system that holds `path` (or its nearest existing parent)."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def require_space(path, needed: int, what: str) -> None:
+    """`RunError` naming `path` unless its disk has `needed` bytes free for `what`.
+
+    Checked before large writes: a weights file cut short by a full disk can kill the
+    process inside h5py instead of raising (seen once: SIGSEGV after ENOSPC).
+    """
+    free = free_bytes(path)
+    if free < needed:
+        raise RunError(
+            f"{path}: not enough disk space for {what}: about {_megabytes(needed)} needed, "
+            f"{_megabytes(free)} free on that disk; free some space or write elsewhere"
+        )
+
+
+def quiet_unraisable():
+    """Silence `sys.unraisablehook` and `sys.stderr` (h5py prints there as it frees
+    objects whose file failed); returns what `release_failed_hdf5` puts back."""
+    saved = sys.unraisablehook, sys.stderr
+    sys.unraisablehook, sys.stderr = (lambda unraisable: None), io.StringIO()
+    return saved
+
+
+def release_failed_hdf5(saved) -> None:
+    """After h5py raised on a write (a full disk): free what it left open, quietly.
+
+    h5py leaves the half-written file's objects open; freeing them prints a
+    traceback for each (silenced since `quiet_unraisable`; `saved` is put back
+    here), and HDF5's own clean-up at interpreter exit then crashes the process
+    (SIGSEGV, seen with ENOSPC): `exit_process` skips that clean-up.
+    """
+    global _hdf5_write_failed
+    _hdf5_write_failed = True
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook, sys.stderr = saved
+
+
+def exit_process(code: int):
+    """`sys.exit(code)`; after a failed HDF5 write, `os._exit(code)` once the output is
+    flushed, so that HDF5's exit-time clean-up cannot turn a clear error into SIGSEGV."""
+    if _hdf5_write_failed:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _fsync(path: Path) -> None:
@@ -46,6 +119,9 @@ def atomic_path(path, suffix: str = ""):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp makes the file private (0600); the renamed file gets the permissions any
+    # other new file would (0644 under the usual umask), so a server can read it.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         _fsync(tmp)
@@ -101,6 +177,7 @@ def atomic_dir(target, replace: bool = False):
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # as `atomic_path`: not mkdtemp's private 0700
     try:
         yield staging
         if not replace:

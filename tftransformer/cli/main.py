@@ -80,5 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The `tftransformer` command: `main()` with the process' arguments, then exit."""
+    from tftransformer._files import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tftransformer._checks import positive_int
 from tftransformer._files import RunError, atomic_dir, write_json_atomic
+from tftransformer.runs.backup import save_model_atomic
 from tftransformer.runs.keep import average_weights, epoch_checkpoints
 from tftransformer.runs.paths import RunDir
 
@@ -46,7 +47,7 @@ def average_run(run_path, last: int, out=None) -> Path:
         target = RunDir(staging)
         shutil.copy2(run.config, target.config)
         shutil.copytree(run.tokenizers, target.tokenizers)
-        model.save(target.model)
+        save_model_atomic(model, target.model)
         write_json_atomic(
             staging / "averaged.json",
             {"source": str(run.path.resolve()), "checkpoints": [p.name for p in paths]},

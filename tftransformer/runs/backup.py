@@ -7,10 +7,12 @@ model when a run resumes (see `trainer.train_run`).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tftransformer._files import (
@@ -18,8 +20,11 @@ from tftransformer._files import (
     atomic_dir,
     atomic_path,
     first_line,
+    quiet_unraisable,
     read_json,
     recover_dir,
+    release_failed_hdf5,
+    require_space,
     write_json_atomic,
 )
 from tftransformer.runs.paths import RunDir
@@ -27,6 +32,65 @@ from tftransformer.runs.paths import RunDir
 KEEP_EPOCH_CHECKPOINTS = 5
 # The weights of the epoch with the lowest validation loss so far (see `runs.keep`).
 BEST_WEIGHTS = "best.weights.h5"
+# Weights-sized files a run holds at once besides its epoch checkpoints: the backup, the
+# best epoch's, one being written (new before old is removed) and, at the end, model.keras.
+_FILES_AT_PEAK = 4
+
+
+def weights_file_bytes(model) -> int:
+    """About the size of `model.save_weights`' file: the model's variables and the
+    optimizer's (Keras writes both; before the optimizer is built, Adam's two moments
+    per trainable weight are counted), plus 1% and 1 MB for the file's own structure."""
+
+    def size(variables):
+        return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in variables)
+
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and optimizer.built:
+        optimizer_bytes = size(optimizer.variables)
+    else:
+        optimizer_bytes = 2 * size(model.trainable_weights)
+    return int((size(model.weights) + optimizer_bytes) * 1.01) + 2**20
+
+
+def save_weights_atomic(model, path) -> None:
+    """`model.save_weights(path)` through a temporary file, refused with a `RunError`
+    naming `path` when its disk has no room for it or the write fails (never a half file)."""
+    _save_atomic(model.save_weights, model, Path(path), ".weights.h5", "the weights")
+
+
+def save_model_atomic(model, path) -> None:
+    """`model.save(path)` (a `.keras` file), checked and written as `save_weights_atomic`."""
+    _save_atomic(model.save, model, Path(path), ".keras", "the model")
+
+
+def _save_atomic(save, model, path: Path, suffix: str, what: str) -> None:
+    require_space(path, weights_file_bytes(model), what)
+    failure = None
+    try:
+        with atomic_path(path, suffix=suffix) as tmp:
+            save(tmp)
+    except OSError as error:
+        failure = os.strerror(error.errno) if error.errno else first_line(error)
+        saved = quiet_unraisable()  # h5py's open objects are freed as this block ends
+    if failure is not None:
+        release_failed_hdf5(saved)
+        raise RunError(f"{path}: cannot write {what} ({failure})")
+
+
+def require_run_space(run: RunDir, model, epochs: int) -> None:
+    """Before training: a `RunError` unless the run's disk has room for every weights file
+    the run will hold at once (`_FILES_AT_PEAK` plus its epoch checkpoints), counting
+    those a resumed run already has. Better than a full disk after an hour of training."""
+    per_file = weights_file_bytes(model)
+    files = _FILES_AT_PEAK + min(KEEP_EPOCH_CHECKPOINTS, max(int(epochs), 1))
+    present = [run.model, *run.checkpoints.rglob("*")] if run.checkpoints.is_dir() else [run.model]
+    already = sum(p.stat().st_size for p in present if p.is_file())
+    require_space(
+        run.path,
+        files * per_file - already,
+        f"this run's weights files ({files} of about {per_file / 2**20:,.0f} MB at once)",
+    )
 
 
 class RunBackup(keras.callbacks.Callback):
@@ -63,7 +127,7 @@ class RunBackup(keras.callbacks.Callback):
 
     def _save_backup(self):
         with atomic_dir(self.backup_dir, replace=True) as staging:
-            self.model.save_weights(staging / "state.weights.h5")
+            save_weights_atomic(self.model, staging / "state.weights.h5")
             meta = {
                 "epochs_done": self.epochs_done,
                 "history": self.history,
@@ -92,14 +156,13 @@ class RunBackup(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         val_loss = (logs or {}).get("val_loss")
         if val_loss is not None and (not previous or float(val_loss) < min(previous)):
-            with atomic_path(self.run.checkpoints / BEST_WEIGHTS, suffix=".weights.h5") as tmp:
-                self.model.save_weights(tmp)
+            save_weights_atomic(self.model, self.run.checkpoints / BEST_WEIGHTS)
         self.epochs_done = epoch + 1
         self._save_backup()
         write_json_atomic(self.run.history, self.history)
-        path = self.run.checkpoints / f"epoch-{self.epochs_done:03d}.weights.h5"
-        with atomic_path(path, suffix=".weights.h5") as tmp:
-            self.model.save_weights(tmp)
+        save_weights_atomic(
+            self.model, self.run.checkpoints / f"epoch-{self.epochs_done:03d}.weights.h5"
+        )
         for old in sorted(self.run.checkpoints.glob("epoch-*.weights.h5"))[
             :-KEEP_EPOCH_CHECKPOINTS
         ]:

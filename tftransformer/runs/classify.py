@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tftransformer._files import RunError, atomic_path, first_line, read_json, write_json_atomic
+from tftransformer._files import RunError, first_line, read_json, write_json_atomic
 from tftransformer.classification.labelled import LabelVocab, read_labelled
 from tftransformer.classification.linear import LinearClassifier, l2_for
 from tftransformer.classification.metrics import f1_scores
@@ -34,7 +34,13 @@ from tftransformer.classification.serving_classifier import ExportClassifier, to
 from tftransformer.classification.thresholds import DEFAULT_THRESHOLD, choose_thresholds
 from tftransformer.export import save_servable
 from tftransformer.plotting import plot_history
-from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
+from tftransformer.runs.backup import (
+    RunBackup,
+    raise_if_stopped_on_nan,
+    require_run_space,
+    restore_backup,
+    save_model_atomic,
+)
 from tftransformer.runs.classify_settings import (  # noqa: F401  (re-exported)
     AUTO,
     DEFAULT_LEARNING_RATES,
@@ -164,6 +170,7 @@ def train_classifier(out, settings: ClassifySettings, verbose=1, extra_callbacks
     )
     model.optimizer.build(model.trainable_variables)
     history = restore_backup(run, model)
+    require_run_space(run, model, settings.epochs)
     done = len(next(iter(history.values()), []))
     backup = RunBackup(run, history=history)
     if done < settings.epochs:
@@ -183,8 +190,7 @@ def train_classifier(out, settings: ClassifySettings, verbose=1, extra_callbacks
         model.set_thresholds(thresholds)
         write_json_atomic(run.path / "thresholds.json",
                           dict(zip(vocab.names, thresholds, strict=True)))  # fmt: skip
-    with atomic_path(run.model, suffix=".keras") as tmp:
-        model.save(tmp)
+    save_model_atomic(model, run.model)
     write_json_atomic(run.history, backup.history)
     plot_history(backup.history, run.plots / "history.png")
     return model, tokenizer, vocab, backup.history

@@ -15,9 +15,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tftransformer._files import RunError, atomic_path, write_json_atomic
+from tftransformer._files import RunError, write_json_atomic
 from tftransformer.corpus import load_corpus
-from tftransformer.runs.backup import RunBackup, raise_if_stopped_on_nan, restore_backup
+from tftransformer.runs.backup import (
+    RunBackup,
+    raise_if_stopped_on_nan,
+    require_run_space,
+    restore_backup,
+    save_model_atomic,
+)
 from tftransformer.runs.budget import TrainingBudget, budget_report, format_seconds
 from tftransformer.runs.distribute import make_strategy, prepare_fit, worker_out
 from tftransformer.runs.guard import CollapseGuard, NormTrackingAdam, unigram_accuracy
@@ -222,8 +228,7 @@ def _finish(model, run, settings, tokenizers, budget, backup, guard, plan, val, 
     if settings.keep == "best" and backup.history:
         score = validation_chrf(model, tokenizers, settings)
         keep_best(model, run, backup.history, val, log=log, score=score)
-    with atomic_path(run.model, suffix=".keras") as tmp:
-        model.save(tmp)
+    save_model_atomic(model, run.model)
     write_json_atomic(run.history, backup.history)
 
 
@@ -271,6 +276,7 @@ def train_run(
     model = build_model(dataclasses.replace(settings, mixed_precision=precision), tokenizers,
                         strategy, schedule)  # fmt: skip
     history = restore_backup(run, model)
+    require_run_space(run, model, settings.epochs)
     # A rerun updates config.json (e.g. more epochs) only once its backup has loaded,
     # so a run dir that cannot resume is left exactly as it was.
     write_json_atomic(run.config, config)
