@@ -206,3 +206,28 @@ def test_recipe_plot_draws_one_line_per_recipe_and_flag_variant():
     assert lines == {"--recipe default (mean)": [(10.0, 16.0), (24.5, 37.0)],
                      f"--recipe default {previous} (mean)": [(1300 / 60, 24.0)],
                      "--recipe tutorial (mean)": [(1400 / 60, 10.0)]}  # fmt: skip
+
+
+def test_val_nll_is_the_tutorial_loss_without_smoothing_per_piece_and_per_word(tiny_run):
+    # The tiny run trained with label smoothing 0.1 (the default); the script scores
+    # without it, and its per-piece figure is the tutorial's `masked_loss` summed over the
+    # validation batches (weighted by their pieces), its words the raw references'.
+    import json
+
+    from tftransformer.corpus import load_corpus
+    from tftransformer.runs.train_inputs import make_batches_for, take
+    from tftransformer.training import masked_loss
+
+    run = Run(tiny_run)
+    assert run.settings.label_smoothing == 0.1
+    pairs = take(load_corpus(run.settings.corpus, "validation"), run.settings.limit)
+    total = pieces = 0.0
+    for (source, target_in), target_out in make_batches_for(run.settings, run.tokenizers, pairs):
+        count = float(np.sum(target_out.numpy() != 0))
+        total += float(masked_loss(target_out, run.model((source, target_in)))) * count
+        pieces += count
+    words = sum(len(en.numpy().decode().split()) for _, en in pairs)
+    line = json.loads(_run("val_nll.py", str(tiny_run)).strip().splitlines()[-1])
+    assert (line["pieces"], line["words"]) == (pieces, words)
+    assert line["nats_per_piece"] == pytest.approx(total / pieces, abs=1e-3)
+    assert line["nats_per_word"] == pytest.approx(total / words, abs=1e-3)
