@@ -45,10 +45,7 @@ def validation_nll(model, settings, tokenizers) -> dict:
         mask = keras.ops.convert_to_numpy(target_out) != 0
         total += float(np.sum(keras.ops.convert_to_numpy(nll)[mask]))
         pieces += int(mask.sum())
-    words = 0
-    for _, target in pairs:
-        text = target.numpy().decode("utf-8") if hasattr(target, "numpy") else str(target)
-        words += len(text.split())
+    words = sum(len(target.numpy().decode("utf-8").split()) for _, target in pairs)
     return {
         "pieces": pieces,
         "words": words,
